@@ -1,0 +1,8 @@
+export * from './message.ts'
+export * from './errors.ts'
+export * from './device.ts'
+export * from './store.ts'
+export * from './execution.ts'
+export { id } from './id.ts'
+export { hashpath } from './hashpath.ts'
+export { encodeMessage, decodeMessage, encodeValue, decodeValue } from './binary.ts'
