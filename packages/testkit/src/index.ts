@@ -1,1 +1,1 @@
-export * from './bench.ts'
+export {}

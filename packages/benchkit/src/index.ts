@@ -93,7 +93,7 @@ export function formatTable(figures: readonly Figure[]): string {
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n')
 }
 
-const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..")
 
 /** Prints the table and writes `bench/results/<name>.json` at the repository root. */
 export function report(name: string, figures: readonly Figure[]): string {
