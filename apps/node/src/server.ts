@@ -1,0 +1,129 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { App, AppResponse } from './app.ts'
+import { DeviceError } from '@aonode/core'
+
+/** Bodies past the limit are drained (so the client reads the 413) up to this factor, then cut. */
+const DRAIN_FACTOR = 4
+
+export interface HttpServer {
+  readonly server: Server
+  /** Requests being answered right now. */
+  inFlight(): number
+  /** Stops accepting, answers 503 to new requests on open connections, waits for in-flight ones. */
+  drain(graceMs: number): Promise<void>
+}
+
+/** Wraps the socket-free app in `node:http`: reads the body under the limit and writes the answer. */
+export function createHttpServer(app: App): HttpServer {
+  let active = 0
+  let draining = false
+  let idle: (() => void) | undefined
+
+  const server = createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 0 }, (req, res) => {
+    active += 1
+    res.on('close', () => {
+      active -= 1
+      if (active === 0) idle?.()
+    })
+    if (draining) {
+      res.setHeader('connection', 'close')
+      write(res, app.fail(new DeviceError('UNAVAILABLE', 'node is shutting down')))
+      return
+    }
+    void serve(app, req, res)
+  })
+  server.maxHeadersCount = app.limits.headers
+
+  return {
+    server,
+    inFlight: () => active,
+    async drain(graceMs) {
+      draining = true
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      server.closeIdleConnections()
+      if (active > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, graceMs)
+          idle = () => {
+            clearTimeout(timer)
+            resolve()
+          }
+        })
+      }
+      server.closeAllConnections()
+      await closed
+    },
+  }
+}
+
+async function serve(app: App, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const limit = app.limits.bodyBytes
+  const declared = Number(req.headers['content-length'] ?? 0)
+  if (declared > limit) {
+    rejectTooLarge(app, req, res)
+    return
+  }
+  let body: Buffer | undefined
+  try {
+    body = await readBody(req, limit)
+  } catch {
+    res.destroy()
+    return
+  }
+  if (body === undefined) {
+    rejectTooLarge(app, req, res)
+    return
+  }
+  const headers: Record<string, string> = {}
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value
+  }
+  const response = await app.handle({
+    method: req.method ?? 'GET',
+    url: req.url ?? '/',
+    headers,
+    body,
+  })
+  write(res, response)
+}
+
+/** The whole body, or undefined once it passes `limit` (the rest is left unread). */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    const onData = (chunk: Buffer): void => {
+      size += chunk.byteLength
+      if (size > limit) {
+        req.off('data', onData)
+        req.off('end', onEnd)
+        resolve(undefined)
+        return
+      }
+      chunks.push(chunk)
+    }
+    const onEnd = (): void =>
+      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size))
+    req.on('data', onData)
+    req.on('end', onEnd)
+    req.on('error', reject)
+  })
+}
+
+function rejectTooLarge(app: App, req: IncomingMessage, res: ServerResponse): void {
+  const limit = app.limits.bodyBytes
+  res.setHeader('connection', 'close')
+  write(res, app.fail(new DeviceError('TOO_LARGE', `request body is larger than ${limit} bytes`)))
+  let drained = 0
+  req.on('data', (chunk: Buffer) => {
+    drained += chunk.byteLength
+    if (drained > limit * DRAIN_FACTOR) req.socket.destroy()
+  })
+  req.resume()
+}
+
+function write(res: ServerResponse, response: AppResponse): void {
+  if (res.headersSent) return
+  res.writeHead(response.status, response.headers)
+  res.end(response.body)
+}
