@@ -1,5 +1,13 @@
 import { randomUUID } from 'node:crypto'
-import { DeviceError, Float, isMessage, Link, type Message, type Value } from '@aonode/core'
+import {
+  DeviceError,
+  Float,
+  isMessage,
+  Link,
+  normalizeKey,
+  type Message,
+  type Value,
+} from '@aonode/core'
 import type { Logger as PinoLogger } from 'pino'
 import type { Metrics } from './metrics.ts'
 
@@ -234,7 +242,7 @@ export function requestKeys(method: string, request: AppRequest, limits: Limits)
   const mediaType = contentType.split(';')[0]?.trim() ?? ''
   if (mediaType === 'application/json' || mediaType.endsWith('+json')) {
     const parsed = parseJsonBody(body)
-    for (const [key, value] of Object.entries(parsed)) keys[key.toLowerCase()] = value
+    for (const [key, value] of Object.entries(parsed)) keys[key] = value
     return keys
   }
   if (mediaType !== '') keys['content-type'] = contentType
@@ -270,7 +278,7 @@ function fromJson(value: unknown, at: string): Value {
   const out: Record<string, Value> = {}
   for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
     checkKey(key, `JSON ${at}`)
-    out[key] = fromJson(item, `${at}/${key}`)
+    out[normalizeKey(key)] = fromJson(item, `${at}/${key}`)
   }
   return out
 }
