@@ -8,6 +8,7 @@
  */
 import { addExtension, Packr } from 'msgpackr'
 import { DeviceError } from './errors.ts'
+import { setOwn } from './keys.ts'
 import { Float, isPrivateKey, Link, Live } from './message.ts'
 import type { Message, Value } from './message.ts'
 
@@ -140,16 +141,7 @@ function messageFromWire(map: Map<unknown, unknown>): Message {
   const out: Record<string, Value> = {}
   for (const [key, value] of map) {
     if (typeof key !== 'string') throw invalid(`message key of type ${typeof key}`)
-    if (key === '__proto__') {
-      Object.defineProperty(out, key, {
-        value: fromWire(value),
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      })
-    } else {
-      out[key] = fromWire(value)
-    }
+    setOwn(out, key, fromWire(value))
   }
   return out
 }

@@ -1,0 +1,91 @@
+import { readFileSync } from 'node:fs'
+import { describe, expect, it } from 'vitest'
+import { DeviceError } from './errors.ts'
+import { id } from './id.ts'
+import { Float, Link, Live } from './message.ts'
+import type { Message, Value } from './message.ts'
+
+/**
+ * The vectors' typed JSON: {"int": n} integer, {"float": x} float, {"atom": "true"} atom,
+ * {"repeat": ["x", n]} a long string; anything else is plain (strings, messages, lists).
+ */
+type Typed = string | number | boolean | null | Typed[] | { [key: string]: Typed }
+
+function fromTyped(value: Typed): Value {
+  if (Array.isArray(value)) return value.map(fromTyped)
+  if (value === null || typeof value !== 'object') return value
+  const keys = Object.keys(value)
+  const only = keys.length === 1 ? keys[0] : undefined
+  const inner = only === undefined ? undefined : value[only]
+  if (only === 'int' && typeof inner === 'number') return inner
+  if (only === 'float' && typeof inner === 'number') {
+    return Number.isInteger(inner) ? new Float(inner) : inner
+  }
+  if (only === 'atom' && typeof inner === 'string') {
+    return inner === 'true' ? true : inner === 'false' ? false : null
+  }
+  if (only === 'repeat' && Array.isArray(inner)) {
+    return (inner[0] as string).repeat(inner[1] as number)
+  }
+  return Object.fromEntries(keys.map((key) => [key, fromTyped(value[key] as Typed)]))
+}
+
+const golden = JSON.parse(
+  readFileSync(new URL('./fixtures/ids.json', import.meta.url), 'utf8'),
+) as { ids: { message: Typed; id: string }[] }
+
+describe('id (golden vectors from HyperBEAM)', () => {
+  it.each(
+    golden.ids.map((vector) => [JSON.stringify(vector.message).slice(0, 70), vector] as const),
+  )('%s', (_label, vector) => {
+    expect(id(fromTyped(vector.message) as Message)).toBe(vector.id)
+  })
+
+  it('id({a: "b"}) is the documented value', () => {
+    expect(id({ a: 'b' })).toBe('UfSqKA58Hwk99Jg5fsYGY4iKDfnnUAW9MQdMv2-Fw40')
+  })
+})
+
+describe('id properties', () => {
+  it('is a 43-character base64url string', () => {
+    expect(id({ x: 1, y: [1, 2], z: { w: null } })).toMatch(/^[A-Za-z0-9_-]{43}$/)
+  })
+
+  it('ignores private keys and key order', () => {
+    expect(id({ b: 2, a: 1, private: 'x', priv: { hashpath: 'p' } })).toBe(id({ a: 1, b: 2 }))
+  })
+
+  it('distinguishes types: integer, text, float, atom', () => {
+    const ids = new Set([id({ a: 1 }), id({ a: '1' }), id({ a: new Float(1) }), id({ a: true })])
+    expect(ids.size).toBe(4)
+  })
+
+  it('treats text and binary with the same bytes as the same value', () => {
+    expect(id({ a: new TextEncoder().encode('héllo') })).toBe(id({ a: 'héllo' }))
+  })
+
+  it('identifies a nested message through its link: a Link to its ID gives the same ID', () => {
+    const child = { b: 'c', n: 5 }
+    expect(id({ a: new Link(id(child)) })).toBe(id({ a: child }))
+  })
+
+  it('a bigint and the same safe integer as a number have the same ID', () => {
+    expect(id({ a: 42n })).toBe(id({ a: 42 }))
+  })
+
+  it('changes when any value changes, including inside large multipart values', () => {
+    const large = 'x'.repeat(5000)
+    expect(id({ a: large, b: 'y' })).not.toBe(id({ a: `${large}!`, b: 'y' }))
+    expect(id({ a: large })).not.toBe(id({ a: large, b: 'y' }))
+  })
+
+  it('puts data in the body and announces it, unless body exists', () => {
+    expect(id({ data: 'x' })).not.toBe(id({ body: 'x' }))
+    expect(id({ body: 'x', data: 'y' })).not.toBe(id({ body: 'x', data: 'z' }))
+  })
+
+  it('rejects a Live value outside private keys', () => {
+    expect(() => id({ a: new Live({}) })).toThrow(DeviceError)
+    expect(id({ a: 'b', priv: { live: new Live({}) } })).toBe(id({ a: 'b' }))
+  })
+})
