@@ -1,0 +1,380 @@
+/**
+ * End-to-end figures against a real node started as a child process on loopback.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { figure, measure, percentile, type Figure } from '@aonode/benchkit'
+import { startChild, type ChildServer } from './child.ts'
+import { createClient, runLoad, sendMany, type Client } from './load.ts'
+import {
+  nodeInfo,
+  nowSlot,
+  schedule,
+  schedulePath,
+  spawnProcess,
+  type NodeInfo,
+} from './node-client.ts'
+import type { BenchFigure, Missing } from './summary.ts'
+import { MissingCode, TARGETS, type ExecTarget } from './targets.ts'
+
+export interface Settings {
+  /** Measured runs per figure (after one warm-up run). */
+  readonly runs: number
+  /** Length of one load run in milliseconds. */
+  readonly runMs: number
+  /** Slot counts of the restart benchmark (the largest one also gives the growth figures). */
+  readonly restartSlots: readonly number[]
+}
+
+/** What the sections share: settings, the ceiling, and the figures and gaps found so far. */
+export interface Session {
+  readonly settings: Settings
+  readonly figures: BenchFigure[]
+  readonly missing: Missing[]
+  /** node:http hello-world requests/s by concurrency. */
+  readonly ceiling: Map<number, number>
+  log(line: string): void
+}
+
+export const CLIENT_COUNTS = [1, 16, 64] as const
+
+const script = (name: string): string => new URL(name, import.meta.url).pathname
+
+const withCeiling = (session: Session, f: Figure, concurrency: number): BenchFigure => {
+  const ceiling = session.ceiling.get(concurrency)
+  return ceiling === undefined ? f : { ...f, ofCeiling: f.median / ceiling }
+}
+
+export async function ceilingSection(session: Session): Promise<void> {
+  const server = await startChild(script('hello-server.ts'))
+  const client = createClient(server.url)
+  try {
+    for (const concurrency of CLIENT_COUNTS) {
+      const f = await measure(
+        `node:http hello-world, ${concurrency} clients`,
+        'req/s',
+        async () =>
+          (
+            await runLoad(client, {
+              method: 'GET',
+              path: () => '/',
+              concurrency,
+              durationMs: session.settings.runMs,
+            })
+          ).perSecond,
+        { runs: session.settings.runs },
+      )
+      session.ceiling.set(concurrency, f.median)
+      session.figures.push({ ...f, ofCeiling: 1 })
+      session.log(`  ${f.name}: ${Math.round(f.median)} req/s`)
+    }
+  } finally {
+    client.close()
+    await server.stop()
+  }
+}
+
+/** A node under test on a data directory of its own (or a given one, to restart on it). */
+export interface RunningNode {
+  readonly server: ChildServer
+  readonly client: Client
+  readonly info: NodeInfo
+  readonly dataDir: string
+  stop(): Promise<void>
+}
+
+export async function startBenchNode(dataDir: string): Promise<RunningNode> {
+  const server = await startChild(script('node-server.ts'), [], {
+    AONODE_PORT: '0',
+    AONODE_DATA: dataDir,
+    AONODE_LOG_LEVEL: 'warn',
+  })
+  const client = createClient(server.url)
+  try {
+    const info = await nodeInfo(client)
+    return {
+      server,
+      client,
+      info,
+      dataDir,
+      async stop() {
+        client.close()
+        await server.stop()
+      },
+    }
+  } catch (error) {
+    client.close()
+    await server.stop()
+    throw error
+  }
+}
+
+export const tempDataDir = (): string => mkdtempSync(join(tmpdir(), 'aonode-bench-'))
+
+/** Spawns a process of `target`, or explains why it cannot (device or code not there yet). */
+async function spawnTarget(
+  node: RunningNode,
+  target: ExecTarget,
+): Promise<{ pid: string } | { why: string }> {
+  if (!Object.keys(node.info.devices).some((name) => name.toLowerCase() === target.device))
+    return { why: `${target.device} is not loaded in the node` }
+  try {
+    return {
+      pid: await spawnProcess(node.client, node.info.address, await target.definition(node.client)),
+    }
+  } catch (error) {
+    if (error instanceof MissingCode) return { why: error.message }
+    return { why: `spawn failed: ${(error as Error).message.slice(0, 200)}` }
+  }
+}
+
+/** The first target the node can run (schedule and `now` benches do not depend on which). */
+async function anyProcess(node: RunningNode): Promise<{ pid: string; target: ExecTarget }> {
+  const reasons: string[] = []
+  for (const target of TARGETS) {
+    const spawned = await spawnTarget(node, target)
+    if ('pid' in spawned) return { pid: spawned.pid, target }
+    reasons.push(`${target.name}: ${spawned.why}`)
+  }
+  throw new Error(`no execution device works in the node: ${reasons.join('; ')}`)
+}
+
+let sent = 0
+/** A message of `target` that differs from every other one sent in this run. */
+const uniqueMessage = (target: ExecTarget): Record<string, unknown> => ({
+  ...target.message(sent),
+  'bench-seq': sent++,
+})
+
+export async function scheduleSection(session: Session, node: RunningNode): Promise<void> {
+  const { pid, target } = await anyProcess(node)
+  for (const concurrency of CLIENT_COUNTS) {
+    const f = await measure(
+      `schedule over HTTP, ${concurrency} clients`,
+      'msg/s',
+      async () =>
+        (
+          await runLoad(node.client, {
+            method: 'POST',
+            path: () => schedulePath(pid),
+            body: () => uniqueMessage(target),
+            concurrency,
+            durationMs: session.settings.runMs,
+          })
+        ).perSecond,
+      {
+        runs: session.settings.runs,
+        ...(concurrency === 64 ? { goal: { op: '>=', value: 8_000, issue: 4 } as const } : {}),
+      },
+    )
+    session.figures.push(withCeiling(session, f, concurrency))
+    session.log(`  ${f.name}: ${Math.round(f.median)} msg/s`)
+  }
+}
+
+/**
+ * `now` latency on a warm process: alone, and with 16 other clients scheduling to another process
+ * at the same time (the load a busy node sees).
+ */
+export async function nowSection(session: Session, node: RunningNode): Promise<void> {
+  const warm = await anyProcess(node)
+  const busy = await anyProcess(node)
+  await sendMany(100, 16, () => schedule(node.client, warm.pid, uniqueMessage(warm.target)))
+  await nowSlot(node.client, warm.pid)
+  const nowLatencies = async (): Promise<Float64Array> =>
+    (
+      await runLoad(node.client, {
+        method: 'GET',
+        path: () => `/${warm.pid}~process@1.0/now`,
+        concurrency: 1,
+        durationMs: session.settings.runMs,
+      })
+    ).latenciesMs
+  for (const loaded of [false, true]) {
+    const p50: number[] = []
+    const p99: number[] = []
+    for (let run = 0; run <= session.settings.runs; run++) {
+      const background = loaded
+        ? runLoad(node.client, {
+            method: 'POST',
+            path: () => schedulePath(busy.pid),
+            body: () => uniqueMessage(busy.target),
+            concurrency: 16,
+            durationMs: session.settings.runMs,
+          })
+        : Promise.resolve()
+      const latencies = Array.from(await nowLatencies())
+      await background
+      if (run === 0) continue // warm-up
+      p50.push(percentile(latencies, 50))
+      p99.push(percentile(latencies, 99))
+    }
+    const label = loaded ? 'under load (16 clients scheduling)' : 'idle'
+    session.figures.push(figure(`now latency p50 ${label}`, 'ms', p50))
+    session.figures.push(
+      figure(
+        `now latency p99 ${label}`,
+        'ms',
+        p99,
+        loaded ? { op: '<=', value: 2, issue: 4 } : undefined,
+      ),
+    )
+    session.log(`  now latency ${label}: p50 ${p50.join(', ')} / p99 ${p99.join(', ')}`)
+  }
+}
+
+/**
+ * Messages computed per second per execution device: schedule a batch, then time the `now` that
+ * computes it. The batch size follows the device's speed so each run lasts about half a second.
+ */
+export async function computeSection(session: Session, node: RunningNode): Promise<void> {
+  for (const target of TARGETS) {
+    const name = `compute over HTTP: ${target.name}`
+    const spawned = await spawnTarget(node, target)
+    if ('why' in spawned) {
+      session.missing.push({ package: 'e2e', name, why: spawned.why })
+      continue
+    }
+    const { pid } = spawned
+    const batch = async (count: number): Promise<number> => {
+      await sendMany(count, 64, () => schedule(node.client, pid, uniqueMessage(target)))
+      const start = performance.now()
+      await nowSlot(node.client, pid)
+      return performance.now() - start
+    }
+    try {
+      await batch(10) // boots the process
+      const probeMs = await batch(50)
+      const size = Math.max(20, Math.min(5_000, Math.round((50 * 500) / Math.max(probeMs, 1))))
+      const f = await measure(name, 'msg/s', async () => (size * 1000) / (await batch(size)), {
+        runs: session.settings.runs,
+        warmup: 0,
+      })
+      session.figures.push(f)
+      session.log(`  ${name}: ${Math.round(f.median)} msg/s (batches of ${size})`)
+    } catch (error) {
+      session.missing.push({ package: 'e2e', name, why: (error as Error).message.slice(0, 200) })
+    }
+  }
+}
+
+/** RSS per idle live process for the Lua and WASM targets, on a fresh node. */
+export async function memorySection(session: Session): Promise<void> {
+  const dataDir = tempDataDir()
+  const node = await startBenchNode(dataDir)
+  try {
+    for (const target of TARGETS.filter((t) => t.name !== 'test-exec')) {
+      const name = `RSS per idle live process: ${target.name}`
+      const perRun = target.name.startsWith('aos') ? 3 : 10
+      const runs: number[] = []
+      try {
+        for (let run = 0; run <= session.settings.runs; run++) {
+          const before = node.server.rssBytes()
+          for (let i = 0; i < perRun; i++) {
+            const spawned = await spawnTarget(node, target)
+            if ('why' in spawned) throw new MissingCode(spawned.why)
+            await schedule(node.client, spawned.pid, uniqueMessage(target))
+            await nowSlot(node.client, spawned.pid)
+          }
+          await new Promise((resolve) => setTimeout(resolve, 200))
+          if (run > 0) runs.push((node.server.rssBytes() - before) / perRun / 2 ** 20)
+        }
+        const f = figure(name, 'MB', runs)
+        session.figures.push(f)
+        session.log(`  ${name}: ${f.median.toFixed(2)} MB`)
+      } catch (error) {
+        session.missing.push({ package: 'e2e', name, why: (error as Error).message.slice(0, 200) })
+      }
+    }
+  } finally {
+    await node.stop()
+    rmSync(dataDir, { recursive: true, force: true })
+  }
+}
+
+/**
+ * Restart-to-`now` for processes of 1,000 / 10,000 / 100,000 slots (test-exec), and how the cost
+ * per message changes as a process grows from 1,000 to 100,000 slots. Slots are scheduled in bulk
+ * (64 requests in flight); each restart stops the node with SIGTERM (it snapshots its live
+ * processes) and times the first `now` of each process on the new node.
+ */
+export async function restartSection(session: Session): Promise<void> {
+  const target = TARGETS[0] as ExecTarget
+  const dataDir = tempDataDir()
+  let node = await startBenchNode(dataDir)
+  try {
+    const sizes = session.settings.restartSlots
+    const largest = Math.max(...sizes)
+    const pids = new Map<number, string>()
+    for (const size of sizes) {
+      const spawned = await spawnTarget(node, target)
+      if ('why' in spawned) throw new Error(spawned.why)
+      pids.set(size, spawned.pid)
+    }
+    const fill = async (pid: string, upTo: number): Promise<void> => {
+      const current = await nowSlot(node.client, pid)
+      await sendMany(upTo - current, 64, () => schedule(node.client, pid, uniqueMessage(target)))
+      await nowSlot(node.client, pid)
+    }
+    // Growth: the same batch at 1,000 slots and at the largest size.
+    const growthPid = pids.get(largest) as string
+    const growth = async (at: number): Promise<void> => {
+      const batch = 500
+      const scheduleCost: number[] = []
+      const computeCost: number[] = []
+      for (let run = 0; run <= session.settings.runs; run++) {
+        let start = performance.now()
+        await sendMany(batch, 16, () => schedule(node.client, growthPid, uniqueMessage(target)))
+        const scheduled = performance.now() - start
+        start = performance.now()
+        await nowSlot(node.client, growthPid)
+        const computed = performance.now() - start
+        if (run === 0) continue
+        scheduleCost.push((scheduled * 1000) / batch)
+        computeCost.push((computed * 1000) / batch)
+      }
+      const slots = at.toLocaleString('en-US')
+      session.figures.push(
+        figure(`schedule cost per message at ${slots} slots`, 'µs', scheduleCost),
+      )
+      session.figures.push(figure(`compute cost per message at ${slots} slots`, 'µs', computeCost))
+    }
+    await fill(growthPid, 1_000)
+    await growth(1_000)
+    for (const size of sizes) await fill(pids.get(size) as string, size)
+    await growth(largest)
+
+    const restart: Record<number, number[]> = {}
+    const boot: number[] = []
+    for (let run = 0; run <= session.settings.runs; run++) {
+      await node.stop()
+      node = await startBenchNode(dataDir)
+      if (run > 0) boot.push(node.server.startMs)
+      // Rotate the order so no size always pays for the first request on a cold node.
+      const order = sizes.map((_, i) => sizes[(i + run) % sizes.length] as number)
+      for (const size of order) {
+        const start = performance.now()
+        await nowSlot(node.client, pids.get(size) as string)
+        if (run > 0) (restart[size] ??= []).push(performance.now() - start)
+      }
+    }
+    session.figures.push(figure('node start to listening', 'ms', boot))
+    for (const size of sizes) {
+      const slots = size.toLocaleString('en-US')
+      session.figures.push(
+        figure(
+          `restart-to-now, ${slots} slots`,
+          'ms',
+          restart[size] ?? [],
+          size === 100_000 ? { op: '<=', value: 500, issue: 4 } : undefined,
+        ),
+      )
+    }
+    session.log(`  restart-to-now: ${JSON.stringify(restart)}`)
+  } finally {
+    await node.stop()
+    rmSync(dataDir, { recursive: true, force: true })
+  }
+}
