@@ -3,9 +3,11 @@ import { mkdir } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import {
+  CORE_VERSION,
   createRegistry,
   createResolver,
   loadDevicePackages,
+  MESSAGE_DEVICE,
   type Device,
   type Logger,
   type Resolver,
@@ -16,7 +18,7 @@ import { pino, type Logger as PinoLogger } from 'pino'
 import { createApp, type App, type Limits } from './app.ts'
 import { DEFAULT_CONFIG, loadConfig, type DevicePackageSpec, type NodeConfig } from './config.ts'
 import { createMetaDevice, type NodeInfo } from './meta.ts'
-import { createMetrics, type Metrics } from './metrics.ts'
+import { createMetrics, type Metrics, type MetricsHook } from './metrics.ts'
 import { createHttpServer, type HttpServer } from './server.ts'
 import { loadOrCreateWallet } from './wallet.ts'
 
@@ -92,9 +94,14 @@ export async function createNode(options: CreateNodeOptions = {}): Promise<AoNod
   })
   const devices = [...loaded, createMetaDevice(VERSION, info, metrics)]
   const registry = createRegistry(devices)
-  for (const device of devices) {
+  for (const device of registry.devices()) {
     const pkg = device.info.package
-    deviceNames[device.info.name] = pkg === undefined ? 'unknown' : `${pkg.name}@${pkg.version}`
+    deviceNames[device.info.name] =
+      pkg !== undefined
+        ? `${pkg.name}@${pkg.version}`
+        : device.info.name === MESSAGE_DEVICE
+          ? `@aonode/core@${CORE_VERSION}`
+          : 'embedded'
   }
 
   const ownsStore = options.store === undefined
@@ -106,7 +113,10 @@ export async function createNode(options: CreateNodeOptions = {}): Promise<AoNod
       address,
       version: VERSION,
       devices: deviceOptions(config.devices, devices),
-      metrics: { count: metrics.count, gauge: metrics.gauge },
+      metrics: {
+        count: (name: string, by?: number) => metrics.count(name, by),
+        gauge: (name: string, value: number) => metrics.gauge(name, value),
+      } satisfies MetricsHook,
     },
     log: deviceLogger(log),
   })

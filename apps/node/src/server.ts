@@ -102,8 +102,10 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefin
       }
       chunks.push(chunk)
     }
-    const onEnd = (): void =>
-      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size))
+    const onEnd = (): void => {
+      const [only] = chunks
+      resolve(chunks.length === 1 && only !== undefined ? only : Buffer.concat(chunks, size))
+    }
     req.on('data', onData)
     req.on('end', onEnd)
     req.on('error', reject)
