@@ -108,16 +108,23 @@ export function hmacId(tabm: FlatTABM): string {
 
   const names = [...headers.keys()].sort(compareBytewise)
   const hmac = createHmac('sha256', HMAC_KEY)
+  // Text is batched into one update; binary header values are fed between batches.
+  let pending = ''
   let params = '"@signature-params": ('
   for (let i = 0; i < names.length; i++) {
     const name = names[i] as string
-    hmac.update(`"${name}": `)
-    hmac.update(headers.get(name) as string | Uint8Array)
-    hmac.update('\n')
+    const value = headers.get(name) as string | Uint8Array
+    if (typeof value === 'string') {
+      pending += `"${name}": ${value}\n`
+    } else {
+      hmac.update(`${pending}"${name}": `)
+      hmac.update(value)
+      pending = '\n'
+    }
     params += `${i === 0 ? '' : ' '}"${DERIVED.has(name) ? '@' : ''}${name}"`
   }
-  if (names.length === 0) hmac.update('\n')
-  hmac.update(`${params})${SIGNATURE_PARAMS}`)
+  if (names.length === 0) pending = '\n'
+  hmac.update(`${pending}${params})${SIGNATURE_PARAMS}`)
   return hmac.digest('base64url')
 }
 

@@ -9,6 +9,8 @@ export { encodeMessage, decodeMessage, encodeValue, decodeValue } from './binary
 export type { HashpathAlg } from './hashpath.ts'
 export { toTABM, fromTABM, TYPES_KEY, LINK_SUFFIX } from './structured.ts'
 export type { TABM, TABMValue, TABMResult, ToTABMOptions } from './structured.ts'
+export { toJSON, fromJSON, JSON_BINARY_KEY, JSON_LINK_KEY } from './json.ts'
+export { codecDevices } from './codec-devices.ts'
 export { parseHyperPath, AsDevice, Subpath, MAX_SEGMENT_BYTES } from './hyperpath.ts'
 export type { Step, StepMessage, StepValue } from './hyperpath.ts'
 export { messageDevice, MESSAGE_DEVICE } from './message-device.ts'

@@ -61,7 +61,7 @@ export function formatFloat(value: number): string {
   return `${mantissa}e${sign}${digits.length === 1 ? `0${digits}` : digits}`
 }
 
-export function formatInteger(value: number | bigint): string {
+function formatInteger(value: number | bigint): string {
   return typeof value === 'number' && !Number.isSafeInteger(value)
     ? BigInt(value).toString()
     : String(value)
@@ -71,14 +71,14 @@ const INTEGER_TEXT = /^-?[0-9]+$/
 const FLOAT_TEXT = /^(-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?|NaN|-?Infinity)$/
 
 /** Decimal integer text → number when exactly safe, else bigint. */
-export function parseInteger(text: string): number | bigint {
+function parseInteger(text: string): number | bigint {
   if (!INTEGER_TEXT.test(text)) throw invalid(`'${text.slice(0, 40)}' is not an integer`)
   const number = Number(text)
   return Number.isSafeInteger(number) ? number : BigInt(text)
 }
 
 /** Float text → number, or `Float` when the value is integral (so it stays a float). */
-export function parseFloatText(text: string): number | Float {
+function parseFloatText(text: string): number | Float {
   if (!FLOAT_TEXT.test(text)) throw invalid(`'${text.slice(0, 40)}' is not a float`)
   const number = Number(text)
   return Number.isInteger(number) ? new Float(number) : number
@@ -93,7 +93,7 @@ function serializeTypes(types: readonly (readonly [string, AoType])[]): string {
 }
 
 /** Parses an `ao-types` dictionary into unescaped key → type. */
-export function parseTypes(text: string): Map<string, AoType> {
+function parseTypes(text: string): Map<string, AoType> {
   const types = new Map<string, AoType>()
   if (text.trim() === '') return types
   for (const entry of text.split(',')) {
