@@ -2,9 +2,12 @@ import { randomUUID } from 'node:crypto'
 import {
   DeviceError,
   Float,
+  fromJSON,
+  fromTABM,
   isMessage,
   Link,
   normalizeKey,
+  toJSON,
   type Message,
   type Value,
 } from '@aonode/core'
@@ -207,8 +210,7 @@ export function createApp(options: AppOptions): App {
 
 /** The keys a request adds to every step of its HyperPATH: method, header-form keys, body keys. */
 export function requestKeys(method: string, request: AppRequest, limits: Limits): Message {
-  const keys: Record<string, Value> = { method }
-  const types = parseAoTypes(request.headers['ao-types'])
+  const form: Record<string, string> = {}
   let count = 0
   for (const [rawName, value] of Object.entries(request.headers)) {
     if (value === undefined) continue
@@ -231,8 +233,11 @@ export function requestKeys(method: string, request: AppRequest, limits: Limits)
       )
     }
     checkKey(name, 'header')
-    keys[name] = typedHeader(name, value, types.get(name))
+    form[name] = value
   }
+  const types = request.headers['ao-types']
+  if (types !== undefined) form['ao-types'] = types
+  const keys: Record<string, Value> = { ...(fromTABM(form) as Message), method }
   const body = request.body
   if (body === undefined || body.byteLength === 0) return keys
   if (body.byteLength > limits.bodyBytes) {
@@ -257,28 +262,24 @@ function checkKey(key: string, where: string): void {
 }
 
 function parseJsonBody(body: Uint8Array): Message {
-  let parsed: unknown
+  let parsed: Message
   try {
-    parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body))
+    parsed = fromJSON(new TextDecoder('utf-8', { fatal: true }).decode(body))
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error)
     throw new DeviceError('BAD_REQUEST', `malformed JSON body: ${reason}`, { key: 'body' })
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new DeviceError('BAD_REQUEST', 'JSON body must be an object of keys', { key: 'body' })
-  }
-  return fromJson(parsed, 'body') as Message
+  return normalizeKeys(parsed, 'body') as Message
 }
 
-/** JSON → message values: objects become messages, integral numbers integers, others floats. */
-function fromJson(value: unknown, at: string): Value {
-  if (value === null || typeof value === 'string' || typeof value === 'boolean') return value
-  if (typeof value === 'number') return value
-  if (Array.isArray(value)) return value.map((item, i) => fromJson(item, `${at}/${i}`))
+/** Lower-cases keys at every depth (as HTTP keys are) and refuses keys that reach JS machinery. */
+function normalizeKeys(value: Value, at: string): Value {
+  if (Array.isArray(value)) return value.map((item: Value, i) => normalizeKeys(item, `${at}/${i}`))
+  if (!isMessage(value)) return value
   const out: Record<string, Value> = {}
-  for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
+  for (const [key, item] of Object.entries(value)) {
     checkKey(key, `JSON ${at}`)
-    out[normalizeKey(key)] = fromJson(item, `${at}/${key}`)
+    out[normalizeKey(key)] = normalizeKeys(item, `${at}/${key}`)
   }
   return out
 }
@@ -299,60 +300,6 @@ function decodeText(body: Uint8Array): string | Uint8Array {
     return new TextDecoder('utf-8', { fatal: true }).decode(body)
   } catch {
     return body
-  }
-}
-
-/** `ao-types: slot="integer", ratio="float"` → key → type (HyperBEAM's header typing). */
-function parseAoTypes(header: string | undefined): Map<string, string> {
-  const types = new Map<string, string>()
-  if (header === undefined) return types
-  for (const entry of header.split(',')) {
-    const match = /^\s*([^=\s]+)\s*=\s*"?([a-z-]+)"?\s*$/i.exec(entry)
-    if (match !== null)
-      types.set((match[1] as string).toLowerCase(), (match[2] as string).toLowerCase())
-  }
-  return types
-}
-
-function typedHeader(name: string, value: string, type: string | undefined): Value {
-  switch (type) {
-    case undefined:
-    case 'binary':
-      return value
-    case 'integer': {
-      if (!/^-?\d+$/.test(value.trim())) {
-        throw new DeviceError(
-          'BAD_REQUEST',
-          `header "${name}" is typed integer but is "${value}"`,
-          {
-            key: name,
-          },
-        )
-      }
-      const n = BigInt(value.trim())
-      return n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER)
-        ? Number(n)
-        : n
-    }
-    case 'float': {
-      const n = Number(value)
-      if (value.trim() === '' || !Number.isFinite(n)) {
-        throw new DeviceError('BAD_REQUEST', `header "${name}" is typed float but is "${value}"`, {
-          key: name,
-        })
-      }
-      return new Float(n)
-    }
-    case 'atom':
-      return value === 'true' ? true : value === 'false' ? false : value === 'null' ? null : value
-    case 'empty-binary':
-      return ''
-    case 'empty-message':
-      return {}
-    case 'empty-list':
-      return []
-    default:
-      return value
   }
 }
 
@@ -394,7 +341,7 @@ export function encodeResult(result: Value): AppResponse {
       'content-type': 'application/json',
       ...(isMessage(result) ? resultHeaders(result) : {}),
     },
-    body: JSON.stringify(toJsonValue(result)),
+    body: jsonText(result),
   }
 }
 
@@ -448,26 +395,9 @@ export function errorResponse(error: unknown): AppResponse {
   }
 }
 
-/** JSON form of a value: binaries as text when they are UTF-8, links as IDs, live handles dropped. */
-function toJsonValue(value: Value): unknown {
-  if (value instanceof Uint8Array) {
-    try {
-      return new TextDecoder('utf-8', { fatal: true }).decode(value)
-    } catch {
-      return Buffer.from(value).toString('base64')
-    }
-  }
-  if (value instanceof Float) return value.value
-  if (value instanceof Link) return value.id
-  if (typeof value === 'bigint') return value.toString()
-  if (Array.isArray(value)) return value.map((item: Value) => toJsonValue(item))
-  if (isMessage(value)) {
-    const out: Record<string, unknown> = {}
-    for (const [key, item] of Object.entries(value)) {
-      if (!key.startsWith('priv')) out[key] = toJsonValue(item)
-    }
-    return out
-  }
-  if (typeof value === 'object' && value !== null) return undefined
-  return value
+/** JSON text of any value through the core's json@1.0 codec (which encodes messages). */
+function jsonText(value: Value): string {
+  if (isMessage(value)) return toJSON(value)
+  const wrapped = toJSON({ value })
+  return wrapped.slice('{"value":'.length, -1)
 }

@@ -73,7 +73,7 @@ describe('requestKeys', () => {
       keys({ method: 'POST', headers: { 'content-type': 'application/json' }, body: text(body) })
     expect(bad('{"Action": ')).toThrow(/malformed JSON body/)
     expect(statusOf(bad('{"Action": '))).toBe(400)
-    expect(bad('[1, 2]')).toThrow(/JSON body must be an object/)
+    expect(bad('[1, 2]')).toThrow(/malformed JSON body: JSON text is not an object/)
   })
 
   it('refuses __proto__ and constructor keys wherever a client names them', () => {
@@ -150,5 +150,22 @@ describe('errorResponse', () => {
     const internal = errorResponse(new Error('secret at /home/x.ts:1'))
     expect(internal.status).toBe(500)
     expect(internal.body).not.toContain('secret')
+  })
+})
+
+describe('JSON bodies and answers keep AO types (json@1.0)', () => {
+  it('reads 1.0 as a float and 1 as an integer', () => {
+    const message = keys({
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: text('{"f": 1.0, "i": 1}'),
+    })
+    expect(message['f']).toEqual(new Float(1))
+    expect(message['i']).toBe(1)
+  })
+
+  it('writes lists and nested messages as JSON', () => {
+    expect(JSON.parse(encodeResult(['a', { b: 1 }]).body as string)).toEqual(['a', { b: 1 }])
+    expect(encodeResult({ f: new Float(2) }).body).toBe('{"f":2.0}')
   })
 })
