@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { figure, measure, percentile, type Figure } from '@aonode/benchkit'
+import { figure, measure, median, percentile, type Figure } from '@aonode/benchkit'
 import { startChild, type ChildServer } from './child.ts'
 import { createClient, runLoad, sendMany, type Client } from './load.ts'
 import {
@@ -33,8 +33,6 @@ export interface Session {
   readonly settings: Settings
   readonly figures: BenchFigure[]
   readonly missing: Missing[]
-  /** node:http hello-world requests/s by concurrency. */
-  readonly ceiling: Map<number, number>
   log(line: string): void
 }
 
@@ -42,37 +40,68 @@ export const CLIENT_COUNTS = [1, 16, 64] as const
 
 const script = (name: string): string => new URL(name, import.meta.url).pathname
 
-const withCeiling = (session: Session, f: Figure, concurrency: number): BenchFigure => {
-  const ceiling = session.ceiling.get(concurrency)
-  return ceiling === undefined ? f : { ...f, ofCeiling: f.median / ceiling }
+/**
+ * The node:http hello-world ceiling, kept running while the HTTP figures are measured: each of
+ * their runs is paired with a ceiling run just before it, so a figure's fraction of the ceiling is
+ * the median of per-run ratios, which drifts less than the raw numbers on a shared machine.
+ */
+export interface Ceiling {
+  /** Requests/s of the hello-world server in one run at this concurrency. */
+  run(concurrency: number): Promise<number>
+  /** Measures `once` like benchkit's `measure`, adding `ofCeiling` from paired runs. */
+  measure(
+    name: string,
+    unit: string,
+    concurrency: number,
+    once: () => Promise<number>,
+    goal?: Figure['goal'],
+  ): Promise<BenchFigure>
+  close(): Promise<void>
 }
 
-export async function ceilingSection(session: Session): Promise<void> {
+export async function startCeiling(session: Session): Promise<Ceiling> {
   const server = await startChild(script('hello-server.ts'))
   const client = createClient(server.url)
-  try {
-    for (const concurrency of CLIENT_COUNTS) {
-      const f = await measure(
-        `node:http hello-world, ${concurrency} clients`,
-        'req/s',
-        async () =>
-          (
-            await runLoad(client, {
-              method: 'GET',
-              path: () => '/',
-              concurrency,
-              durationMs: session.settings.runMs,
-            })
-          ).perSecond,
-        { runs: session.settings.runs },
-      )
-      session.ceiling.set(concurrency, f.median)
-      session.figures.push({ ...f, ofCeiling: 1 })
-      session.log(`  ${f.name}: ${Math.round(f.median)} req/s`)
-    }
-  } finally {
-    client.close()
-    await server.stop()
+  const run = async (concurrency: number): Promise<number> =>
+    (
+      await runLoad(client, {
+        method: 'GET',
+        path: () => '/',
+        concurrency,
+        durationMs: session.settings.runMs,
+      })
+    ).perSecond
+  return {
+    run,
+    async measure(name, unit, concurrency, once, goal) {
+      const values: number[] = []
+      const ratios: number[] = []
+      for (let i = 0; i <= session.settings.runs; i++) {
+        const ceiling = await run(concurrency)
+        const value = await once()
+        if (i === 0) continue // warm-up
+        values.push(value)
+        ratios.push(value / ceiling)
+      }
+      return { ...figure(name, unit, values, goal), ofCeiling: median(ratios) }
+    },
+    async close() {
+      client.close()
+      await server.stop()
+    },
+  }
+}
+
+export async function ceilingSection(session: Session, ceiling: Ceiling): Promise<void> {
+  for (const concurrency of CLIENT_COUNTS) {
+    const f = await measure(
+      `node:http hello-world, ${concurrency} clients`,
+      'req/s',
+      () => ceiling.run(concurrency),
+      { runs: session.settings.runs },
+    )
+    session.figures.push({ ...f, ofCeiling: 1 })
+    session.log(`  ${f.name}: ${Math.round(f.median)} req/s`)
   }
 }
 
@@ -86,11 +115,15 @@ export interface RunningNode {
 }
 
 export async function startBenchNode(dataDir: string): Promise<RunningNode> {
-  const server = await startChild(script('node-server.ts'), [], {
-    AONODE_PORT: '0',
-    AONODE_DATA: dataDir,
-    AONODE_LOG_LEVEL: 'warn',
-  })
+  const server = await startChild(
+    script(process.env['BENCH_STAND_IN'] === undefined ? 'node-server.ts' : 'stand-in.ts'),
+    [],
+    {
+      AONODE_PORT: '0',
+      AONODE_DATA: dataDir,
+      AONODE_LOG_LEVEL: 'warn',
+    },
+  )
   const client = createClient(server.url)
   try {
     const info = await nodeInfo(client)
@@ -148,12 +181,17 @@ const uniqueMessage = (target: ExecTarget): Record<string, unknown> => ({
   'bench-seq': sent++,
 })
 
-export async function scheduleSection(session: Session, node: RunningNode): Promise<void> {
+export async function scheduleSection(
+  session: Session,
+  node: RunningNode,
+  ceiling: Ceiling,
+): Promise<void> {
   const { pid, target } = await anyProcess(node)
   for (const concurrency of CLIENT_COUNTS) {
-    const f = await measure(
+    const f = await ceiling.measure(
       `schedule over HTTP, ${concurrency} clients`,
       'msg/s',
+      concurrency,
       async () =>
         (
           await runLoad(node.client, {
@@ -164,12 +202,9 @@ export async function scheduleSection(session: Session, node: RunningNode): Prom
             durationMs: session.settings.runMs,
           })
         ).perSecond,
-      {
-        runs: session.settings.runs,
-        ...(concurrency === 64 ? { goal: { op: '>=', value: 8_000, issue: 4 } as const } : {}),
-      },
+      concurrency === 64 ? { op: '>=', value: 8_000, issue: 4 } : undefined,
     )
-    session.figures.push(withCeiling(session, f, concurrency))
+    session.figures.push(f)
     session.log(`  ${f.name}: ${Math.round(f.median)} msg/s`)
   }
 }

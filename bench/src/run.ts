@@ -19,6 +19,7 @@ import {
   restartSection,
   scheduleSection,
   startBenchNode,
+  startCeiling,
   tempDataDir,
   type Session,
 } from './e2e.ts'
@@ -37,7 +38,7 @@ async function main(): Promise<void> {
     options: {
       only: { type: 'string' },
       runs: { type: 'string', default: '5' },
-      'run-ms': { type: 'string', default: '1500' },
+      'run-ms': { type: 'string', default: '1000' },
       'restart-slots': { type: 'string', default: '1000,10000,100000' },
     },
   })
@@ -53,7 +54,6 @@ async function main(): Promise<void> {
     },
     figures: [],
     missing: [],
-    ceiling: new Map(),
     log: (line) => process.stdout.write(`${line}\n`),
   }
   const machine = machineInfo()
@@ -64,33 +64,39 @@ async function main(): Promise<void> {
   const wants = (section: Section): boolean => only.includes(section)
   const http = wants('schedule') || wants('now') || wants('compute')
 
-  // Each HTTP figure is also given as a fraction of the ceiling, so measure it with them.
-  if (wants('ceiling') || wants('schedule')) {
-    session.log('ceiling (node:http hello-world)')
-    await ceilingSection(session)
+  const failed = (section: string) => (error: unknown) => {
+    session.missing.push({ package: 'e2e', name: section, why: (error as Error).message })
+    session.log(`  ${section} failed: ${(error as Error).message}`)
   }
-  if (http) {
-    const dataDir = tempDataDir()
-    const node = await startBenchNode(dataDir)
-    session.log(
-      `node under test at ${node.server.url}: ${Object.keys(node.info.devices).join(', ')}`,
-    )
+  if (wants('ceiling') || http) {
+    const ceiling = await startCeiling(session)
     try {
-      for (const [section, run] of [
-        ['schedule', scheduleSection],
-        ['now', nowSection],
-        ['compute', computeSection],
-      ] as const) {
-        if (!wants(section)) continue
-        session.log(section)
-        await run(session, node).catch((error: unknown) => {
-          session.missing.push({ package: 'e2e', name: section, why: (error as Error).message })
-          session.log(`  ${section} failed: ${(error as Error).message}`)
-        })
+      if (wants('ceiling')) {
+        session.log('ceiling (node:http hello-world)')
+        await ceilingSection(session, ceiling)
+      }
+      if (http) {
+        const dataDir = tempDataDir()
+        const node = await startBenchNode(dataDir)
+        session.log(`node under test: ${Object.keys(node.info.devices).join(', ')}`)
+        try {
+          const sections = {
+            schedule: () => scheduleSection(session, node, ceiling),
+            now: () => nowSection(session, node),
+            compute: () => computeSection(session, node),
+          }
+          for (const [section, run] of Object.entries(sections)) {
+            if (!wants(section as Section)) continue
+            session.log(section)
+            await run().catch(failed(section))
+          }
+        } finally {
+          await node.stop()
+          rmSync(dataDir, { recursive: true, force: true })
+        }
       }
     } finally {
-      await node.stop()
-      rmSync(dataDir, { recursive: true, force: true })
+      await ceiling.close()
     }
   }
   for (const [section, run] of [
@@ -99,10 +105,7 @@ async function main(): Promise<void> {
   ] as const) {
     if (!wants(section)) continue
     session.log(section)
-    await run(session).catch((error: unknown) => {
-      session.missing.push({ package: 'e2e', name: section, why: (error as Error).message })
-      session.log(`  ${section} failed: ${(error as Error).message}`)
-    })
+    await run(session).catch(failed(section))
   }
   report('e2e', session.figures)
 
