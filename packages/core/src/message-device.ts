@@ -62,13 +62,21 @@ function deepMerge(base: Message, changes: Message): Message {
 
 /** Turns `{'a/b': v}` into `{a: {b: v}}` so that path-form keys deep-set nested messages. */
 function expandPathKeys(changes: Message): Message {
-  let out: Message = {}
+  const out: Record<string, Value> = {}
   for (const rawKey of Object.keys(changes)) {
     const parts = rawKey.split('/').filter((part) => part !== '')
-    if (parts.length === 0) continue
-    let value = changes[rawKey] as Value
-    for (let i = parts.length - 1; i > 0; i--) value = { [normalizeKey(parts[i] as string)]: value }
-    out = deepMerge(out, { [normalizeKey(parts[0] as string)]: value })
+    const last = parts.pop()
+    if (last === undefined) continue
+    let target = out
+    for (const part of parts) {
+      const key = normalizeKey(part)
+      const existing = getOwn(target, key)
+      const next: Record<string, Value> =
+        existing !== undefined && isMessage(existing) ? { ...existing } : {}
+      target[key] = next
+      target = next
+    }
+    target[parts.length === 0 ? last : normalizeKey(last)] = changes[rawKey] as Value
   }
   return out
 }
