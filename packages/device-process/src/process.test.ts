@@ -1,0 +1,375 @@
+import { createHash } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import {
+  DeviceError,
+  createRegistry,
+  createResolver,
+  defineDevice,
+  id,
+  withoutPrivate,
+  type Device,
+  type Message,
+  type ResolveContext,
+  type Resolver,
+  type Store,
+} from '@aonode/core'
+import { createDevices as createCacheDevices, createLmdbStore } from '@aonode/device-cache'
+import { createDevices as createSchedulerDevices } from '@aonode/device-scheduler'
+import { createTestExecDevice } from '@aonode/testkit'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createDevices, type ProcessOptions } from './index.ts'
+
+const dirs: string[] = []
+const open: TestNode[] = []
+afterEach(async () => {
+  for (const node of open.splice(0)) await node.close()
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
+})
+const tempDir = (): string => {
+  const dir = mkdtempSync(join(tmpdir(), 'aonode-process-'))
+  dirs.push(dir)
+  return dir
+}
+
+interface TestNode {
+  readonly store: Store
+  readonly resolver: Resolver
+  /** Slots test-exec computed on this node (to see what a restore recomputes). */
+  readonly computed: () => number
+  /** A HyperPATH resolved the way the HTTP app does (extra = method + body keys). */
+  path(path: string, extra?: Message): Promise<Message>
+  close(): Promise<void>
+}
+
+async function startNode(dir: string, options: ProcessOptions = {}): Promise<TestNode> {
+  const store = await createLmdbStore({ path: dir })
+  const exec = createTestExecDevice()
+  let computed = 0
+  const counting: Device = defineDevice({
+    info: exec.info,
+    keys: {
+      ...exec.keys,
+      compute(base, req, ctx) {
+        computed += 1
+        return (exec.keys['compute'] as NonNullable<Device['keys'][string]>)(base, req, ctx)
+      },
+    },
+  })
+  const resolver = createResolver({
+    registry: createRegistry([
+      ...createCacheDevices(),
+      ...createSchedulerDevices(),
+      ...createDevices(),
+      counting,
+    ]),
+    store,
+    // Device options reach process@1.0 through the node config, as in the app.
+    node: { devices: { 'process@1.0': options } },
+  })
+  await resolver.start()
+  let closed = false
+  const node: TestNode = {
+    store,
+    resolver,
+    computed: () => computed,
+    path: async (path, extra) => (await resolver.resolvePath(path, extra)) as Message,
+    async close() {
+      if (closed) return
+      closed = true
+      await resolver.stop()
+      await store.close()
+    },
+  }
+  open.push(node)
+  return node
+}
+
+const definition = (extra: Message = {}): Message => ({
+  device: 'process@1.0',
+  type: 'Process',
+  'execution-device': 'test-exec@1.0',
+  ...extra,
+})
+
+async function spawn(node: TestNode, extra: Message = {}): Promise<string> {
+  const answer = await node.path('/~process@1.0/schedule', {
+    method: 'POST',
+    ...definition(extra),
+  })
+  expect(answer['slot']).toBe(0)
+  return answer['process'] as string
+}
+
+const schedule = (node: TestNode, pid: string, message: Message): Promise<Message> =>
+  node.path(`/${pid}~process@1.0/schedule`, { method: 'POST', ...message })
+
+/** The schedule of a process, every page, in slot order. */
+async function fullSchedule(node: TestNode, pid: string): Promise<Message[]> {
+  const out: Message[] = []
+  for (;;) {
+    const page = await node.path(`/${pid}~process@1.0/schedule?from=${out.length}`)
+    out.push(...Object.values(page['assignments'] as Record<string, Message>))
+    if (page['continues'] !== true) return out
+  }
+}
+
+/** The reference: test-exec folded over the assignments in slot order, with no process@1.0. */
+async function sequentialFold(assignments: readonly Message[]): Promise<Message> {
+  const exec = createTestExecDevice()
+  const ctx = {} as ResolveContext
+  const key = (name: string) => exec.keys[name] as NonNullable<Device['keys'][string]>
+  let state = (await key('init')({}, { path: 'init' }, ctx)) as Message
+  for (const assignment of assignments) {
+    try {
+      state = (await key('compute')(state, { ...assignment, path: 'compute' }, ctx)) as Message
+    } catch {
+      // An execution error leaves the state as it was.
+    }
+  }
+  return { count: state['count'] as number, hash: state['hash'] as string }
+}
+
+const publicState = (state: Message): Message => {
+  const { count, hash, results } = withoutPrivate(state)
+  return { count, hash, results, 'at-slot': state['at-slot'] } as Message
+}
+
+const statusOf = (error: unknown): number | undefined =>
+  DeviceError.is(error) ? error.status : undefined
+
+describe('process@1.0', () => {
+  it('spawns a process under its definition ID and refuses the same definition twice', async () => {
+    const node = await startNode(tempDir())
+    const answer = await node.path('/~process@1.0/schedule', { method: 'POST', ...definition() })
+    expect(answer).toMatchObject({ slot: 0, process: id(definition()), body: definition() })
+    await expect(
+      node.path('/~process@1.0/schedule', { method: 'POST', ...definition() }),
+    ).rejects.toSatisfy((error) => statusOf(error) === 409)
+    expect(await node.path(`/${id(definition())}~process@1.0/slot`)).toMatchObject({ current: 0 })
+  })
+
+  it('computes 1,000 messages from 16 concurrent clients to the sequential fold', async () => {
+    const node = await startNode(tempDir(), { snapshotEvery: 100 })
+    const pid = await spawn(node)
+    await Promise.all(
+      Array.from({ length: 16 }, async (_, client) => {
+        for (let i = client; i < 1000; i += 16) {
+          const action = i % 7 === 3 ? 'Noop' : 'Increment'
+          const answer = await schedule(node, pid, { action, client, i })
+          expect(answer['process']).toBe(pid)
+        }
+      }),
+    )
+    const assignments = await fullSchedule(node, pid)
+    expect(assignments.map((a) => a['slot'])).toEqual(Array.from({ length: 1001 }, (_, i) => i))
+    let chain: Buffer = Buffer.alloc(0)
+    for (const assignment of assignments) {
+      chain = createHash('sha256')
+        .update(chain)
+        .update(id(assignment['body'] as Message))
+        .digest()
+      expect(assignment['hash-chain']).toBe(chain.toString('base64url'))
+    }
+
+    const now = await node.path(`/${pid}~process@1.0/now`)
+    expect(now['at-slot']).toBe(1000)
+    expect({ count: now['count'], hash: now['hash'] }).toEqual(await sequentialFold(assignments))
+    expect(await node.path(`/${pid}~process@1.0/now/results/output`)).toEqual({
+      count: now['count'],
+    })
+    expect(node.computed()).toBe(1001)
+
+    // Earlier slots come from the result cache, under any path.
+    const folded3 = await sequentialFold(assignments.slice(0, 4))
+    expect(await node.path(`/${pid}~process@1.0/compute&slot=3/count`)).toBe(folded3['count'])
+    expect(await node.path(`/${pid}/compute/hash?slot=3`)).toBe(folded3['hash'])
+    expect(node.computed()).toBe(1001)
+  })
+
+  it('lets concurrent readers of one slot share one computation', async () => {
+    const node = await startNode(tempDir())
+    const pid = await spawn(node)
+    for (let i = 0; i < 50; i++) await schedule(node, pid, { action: 'Increment', i })
+    const states = await Promise.all(
+      Array.from({ length: 8 }, () => node.path(`/${pid}~process@1.0/now`)),
+    )
+    expect(new Set(states.map((state) => state['count']))).toEqual(new Set([50]))
+    expect(node.computed()).toBe(51)
+  })
+
+  it('is deterministic: live == restart with snapshot restore == replay without snapshots', async () => {
+    const messages = Array.from({ length: 280 }, (_, i) => ({
+      action: i % 5 === 0 ? 'Noop' : 'Increment',
+      i,
+    }))
+    const dir = tempDir()
+    const first = await startNode(dir, { snapshotEvery: 100 })
+    const pid = await spawn(first)
+    for (const message of messages.slice(0, 250)) await schedule(first, pid, message)
+    const live250 = publicState(await first.path(`/${pid}~process@1.0/now`))
+    for (const message of messages.slice(250)) await schedule(first, pid, message)
+    await first.close()
+
+    // Restart: `now` restores the newest snapshot (slot 250, taken at shutdown) and computes 30.
+    const second = await startNode(dir, { snapshotEvery: 100 })
+    const restored280 = publicState(await second.path(`/${pid}~process@1.0/now`))
+    expect(second.computed()).toBe(30)
+    expect(publicState(await second.path(`/${pid}~process@1.0/compute&slot=250`))).toEqual(live250)
+    await second.close()
+
+    // Another restart and one more message: restores slot 280 (the second shutdown's snapshot).
+    const third = await startNode(dir, { snapshotEvery: 100 })
+    await third.path(`/${pid}~process@1.0/schedule`, { method: 'POST', action: 'Increment' })
+    const crashed = await startNode(tempDir(), { snapshotEvery: 0 })
+    const replayPid = await spawn(crashed)
+    expect(replayPid).toBe(pid)
+    for (const message of messages) await schedule(crashed, pid, message)
+    const replay280 = publicState(await crashed.path(`/${pid}~process@1.0/now`))
+    expect(crashed.computed()).toBe(281)
+    expect(replay280).toEqual(restored280)
+    expect(publicState(await crashed.path(`/${pid}~process@1.0/compute&slot=250`))).toEqual(live250)
+    const third281 = publicState(await third.path(`/${pid}~process@1.0/now`))
+    expect(third.computed()).toBe(1)
+    expect(third281['at-slot']).toBe(281)
+  })
+
+  it('restores from a periodic snapshot when the node stopped without one', async () => {
+    const dir = tempDir()
+    const first = await startNode(dir, { snapshotEvery: 100 })
+    const pid = await spawn(first)
+    for (let i = 0; i < 230; i++) await schedule(first, pid, { action: 'Increment', i })
+    const live = publicState(await first.path(`/${pid}~process@1.0/compute&slot=180`))
+    // Simulate a crash once slot 180's result is durable: drop the node without stop(), so the
+    // newest snapshot is the periodic one at slot 100.
+    const cache = { device: 'cache@1.0' }
+    const cached = { path: 'read-result', process: pid, slot: 180 }
+    while (
+      !(await first.resolver.resolve(cache, cached).then(
+        () => true,
+        () => false,
+      ))
+    ) {
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+    await first.store.close()
+    open.splice(open.indexOf(first), 1)
+
+    const second = await startNode(dir, { snapshotEvery: 100 })
+    // Slot 180's result is cached: no computation at all.
+    expect(publicState(await second.path(`/${pid}~process@1.0/compute&slot=180`))).toEqual(live)
+    expect(second.computed()).toBe(0)
+    const now = await second.path(`/${pid}~process@1.0/now`)
+    expect(now['count']).toBe(230)
+    expect(second.computed()).toBe(130)
+  })
+
+  it('records an execution error as the slot result and keeps computing', async () => {
+    const node = await startNode(tempDir())
+    const pid = await spawn(node)
+    await schedule(node, pid, { action: 'Increment' })
+    await schedule(node, pid, { action: 'Fail' })
+    await schedule(node, pid, { action: 'Increment' })
+    const now = await node.path(`/${pid}~process@1.0/now`)
+    expect(now['count']).toBe(2)
+    expect(now['results']).toEqual({ output: { count: 2 } })
+    const failed = await node.path(`/${pid}~process@1.0/compute&slot=2/results`)
+    expect(failed['error']).toMatch(/^slot 2: .*Action Fail at slot 2/)
+    expect(failed['output']).toBeUndefined()
+    expect(await node.path(`/${pid}~process@1.0/compute&slot=2/count`)).toBe(1)
+    await schedule(node, pid, { action: 'Increment' })
+    expect(await node.path(`/${pid}~process@1.0/now/count`)).toBe(3)
+  })
+
+  it('answers 404 for unknown processes and unscheduled slots, 400 for a bad slot', async () => {
+    const node = await startNode(tempDir())
+    const pid = await spawn(node)
+    await expect(node.path(`/${'u'.repeat(43)}~process@1.0/now`)).rejects.toSatisfy(
+      (error) => statusOf(error) === 404,
+    )
+    await expect(node.path(`/${pid}~process@1.0/compute&slot=5`)).rejects.toSatisfy(
+      (error) => statusOf(error) === 404 && /slot 5 is not scheduled/.test(String(error)),
+    )
+    await expect(node.path(`/${pid}~process@1.0/compute&slot=-1`)).rejects.toSatisfy(
+      (error) => statusOf(error) === 400,
+    )
+    expect(await node.path(`/${pid}~process@1.0/now/at-slot`)).toBe(0)
+  })
+
+  it('evicts the least recently used worker with a snapshot and restores it', async () => {
+    const node = await startNode(tempDir(), { maxWorkers: 1, snapshotEvery: 0 })
+    const a = await spawn(node, { name: 'a' })
+    const b = await spawn(node, { name: 'b' })
+    for (let i = 0; i < 20; i++) await schedule(node, a, { action: 'Increment', i })
+    expect(await node.path(`/${a}~process@1.0/now/count`)).toBe(20)
+    expect(await node.path(`/${b}~process@1.0/now/count`)).toBe(0)
+    await schedule(node, a, { action: 'Increment' })
+    const before = node.computed()
+    expect(await node.path(`/${a}~process@1.0/now/count`)).toBe(21)
+    // Only the new slot: the rest came from the snapshot taken on eviction.
+    expect(node.computed() - before).toBe(1)
+  })
+
+  it('serves snapshot and process-id keys', async () => {
+    const node = await startNode(tempDir())
+    const pid = await spawn(node)
+    await schedule(node, pid, { action: 'Increment' })
+    expect(await node.path(`/${pid}~process@1.0/process-id`)).toBe(pid)
+    const taken = await node.path(`/${pid}~process@1.0/snapshot`)
+    expect(taken).toMatchObject({ process: pid, slot: 1, snapshot: { count: 1 } })
+  })
+})
+
+describe('push@1.0', () => {
+  it('schedules outbox messages on local targets, recursively, and answers their slots', async () => {
+    const node = await startNode(tempDir())
+    const a = await spawn(node, { name: 'a' })
+    const b = await spawn(node, { name: 'b' })
+    const c = await spawn(node, { name: 'c' })
+    const pushed = await node.path(`/${a}~process@1.0/push`, {
+      method: 'POST',
+      action: 'Send',
+      recipient: b,
+      'send-action': 'Send',
+      'forward-to': c,
+    })
+    expect(pushed).toMatchObject({
+      process: a,
+      slot: 1,
+      '1': {
+        target: b,
+        slot: 1,
+        'resulted-in': { process: b, slot: 1, '1': { target: c, slot: 1 } },
+      },
+    })
+    expect(await node.path(`/${c}~process@1.0/now/count`)).toBe(1)
+    const delivered = await node.path(`/${b}~process@1.0/schedule?from=1&to=1`)
+    expect(delivered['assignments']).toMatchObject({
+      '1': { body: { 'from-process': a, action: 'Send' } },
+    })
+
+    // result-depth 1: B gets the message but does not push on.
+    const shallow = await node.path(`/${a}~process@1.0/push`, {
+      method: 'POST',
+      action: 'Send',
+      recipient: b,
+      'send-action': 'Send',
+      'forward-to': c,
+      'result-depth': 1,
+    })
+    expect(shallow).toMatchObject({ '1': { 'resulted-in': { 'depth-exhausted': true } } })
+    expect(await node.path(`/${c}~process@1.0/now/count`)).toBe(1)
+
+    // A target not hosted here is reported, not fatal.
+    const missing = await node.path(`/${a}~process@1.0/push`, {
+      method: 'POST',
+      action: 'Send',
+      recipient: 'm'.repeat(43),
+    })
+    expect(missing['1']).toMatchObject({
+      target: 'm'.repeat(43),
+      error: expect.any(String) as unknown,
+    })
+  })
+})

@@ -1,0 +1,280 @@
+import {
+  DeviceError,
+  getOwn,
+  isMessage,
+  toInteger,
+  type Message,
+  type ResolveContext,
+  type Value,
+} from '@aonode/core'
+import {
+  CACHE_DEVICE,
+  DEFAULT_DEVICES,
+  PROCESS_DEVICE,
+  fromStored,
+  initialState,
+  roleDevice,
+  toStored,
+  type ProcessRef,
+} from './state.ts'
+
+export interface WorkerOptions {
+  /** Store an execution snapshot every N slots (0: only on eviction and shutdown). */
+  readonly snapshotEvery: number
+  /** Assignments fetched from the scheduler per request. */
+  readonly batchSize: number
+  /** Result writes in flight before the worker waits for them (they commit as a group). */
+  readonly maxPendingWrites: number
+}
+
+const cache = { device: CACHE_DEVICE } as const
+
+const errorText = (error: unknown): string =>
+  error instanceof Error ? error.message : `non-error thrown: ${String(error)}`
+
+/** A resolver miss (the cache or scheduler answering 404) rather than a failure. */
+const isNotFound = (error: unknown): boolean => DeviceError.is(error) && error.status === 404
+
+/**
+ * One process's live state in memory: computes slots strictly in order, keeps the execution device's
+ * live handles between calls, and caches each slot's result (writes grouped, not awaited one by one).
+ * Concurrent callers share one run: a caller waits for the run in progress, then continues it.
+ */
+export class ProcessWorker {
+  readonly pid: string
+  readonly definition: Message
+  readonly execution: string
+  readonly scheduler: string
+  private readonly options: WorkerOptions
+  /** The state after `atSlot` (live handles under `priv`); undefined until loaded. */
+  private state: Message | undefined
+  private atSlot = -1
+  private lastSnapshot = -1
+  private running: Promise<void> | undefined
+  private queue: Message[] = []
+  private queueAt = 0
+  /** Results whose cache write is still in flight, so readers never miss a computed slot. */
+  private readonly unwritten = new Map<number, Message>()
+  private readonly pending = new Set<Promise<void>>()
+  lastUsed = Date.now()
+
+  constructor(process: ProcessRef, options: WorkerOptions) {
+    this.pid = process.pid
+    this.definition = process.definition
+    this.execution = roleDevice(process.definition, 'execution')
+    this.scheduler = roleDevice(process.definition, 'scheduler', DEFAULT_DEVICES.scheduler)
+    this.options = options
+  }
+
+  get loaded(): boolean {
+    return this.state !== undefined
+  }
+
+  get busy(): boolean {
+    return this.running !== undefined
+  }
+
+  /** The state after `slot` if this worker holds it without computing (live or not yet written). */
+  held(slot: number): Message | undefined {
+    if (this.state !== undefined && slot === this.atSlot) return this.state
+    return this.unwritten.get(slot)
+  }
+
+  /** True when reaching `slot` means computing forward from the live state. */
+  ahead(slot: number): boolean {
+    return this.state !== undefined && slot > this.atSlot
+  }
+
+  /** Computes up to `slot` and answers the state after it. */
+  async stateAt(slot: number, ctx: ResolveContext): Promise<Message> {
+    this.lastUsed = Date.now()
+    while (this.state === undefined || this.atSlot < slot) {
+      this.running ??= this.run(slot, ctx).finally(() => {
+        this.running = undefined
+      })
+      try {
+        await this.running
+      } catch (error) {
+        // Another caller's run may fail past our slot; ours is fine if it got far enough.
+        if (this.state === undefined || this.atSlot < slot) throw error
+      }
+    }
+    const state = this.held(slot)
+    if (state === undefined) {
+      throw new DeviceError('UNAVAILABLE', `process ${this.pid}: slot ${slot} is behind the worker`)
+    }
+    return state
+  }
+
+  private async run(target: number, ctx: ResolveContext): Promise<void> {
+    this.state ??= await this.load(target, ctx)
+    while (this.atSlot < target) {
+      const assignment = await this.nextAssignment(target, ctx)
+      await this.computeSlot(assignment, ctx)
+    }
+  }
+
+  /** Restores the newest snapshot at or below `target`, else initialises the execution device. */
+  private async load(target: number, ctx: ResolveContext): Promise<Message> {
+    let latest: Value | undefined
+    try {
+      latest = await ctx.resolve(cache, {
+        path: 'latest',
+        process: this.pid,
+        to: target,
+        require: 'snapshot',
+      })
+    } catch (error) {
+      if (!isNotFound(error)) throw error
+    }
+    const result = isMessage(latest) ? getOwn(latest, 'result') : undefined
+    const snapshot = isMessage(latest) ? getOwn(latest, 'snapshot') : undefined
+    const slot = isMessage(latest) ? toInteger(getOwn(latest, 'slot')) : undefined
+    if (isMessage(result) && isMessage(snapshot) && slot !== undefined) {
+      const stored = fromStored(result, this.definition)
+      const restored = await this.execute({ ...stored, snapshot }, { path: 'normalize' }, ctx)
+      const state: Record<string, Value> = { ...restored, device: PROCESS_DEVICE, 'at-slot': slot }
+      delete state['snapshot']
+      this.atSlot = slot
+      this.lastSnapshot = slot
+      return state
+    }
+    const state = await this.execute(initialState(this.definition), { path: 'init' }, ctx)
+    this.atSlot = -1
+    return { ...state, device: PROCESS_DEVICE, 'at-slot': -1 }
+  }
+
+  private async execute(state: Message, req: Message, ctx: ResolveContext): Promise<Message> {
+    const out = await ctx.resolve({ ...state, device: this.execution }, req)
+    if (!isMessage(out)) {
+      throw new DeviceError(
+        'DEVICE_FAILED',
+        `${this.execution} answered ${req['path'] as string} with a ${typeof out}, not a state`,
+        { device: PROCESS_DEVICE },
+      )
+    }
+    return out
+  }
+
+  /** The assignment for `atSlot + 1`, fetched from the scheduler a batch at a time. */
+  private async nextAssignment(target: number, ctx: ResolveContext): Promise<Message> {
+    const wanted = this.atSlot + 1
+    if (this.queueAt >= this.queue.length) {
+      const to = Math.min(target, wanted + this.options.batchSize - 1)
+      const page = await ctx.resolve(
+        { device: this.scheduler, process: this.definition },
+        { path: 'assignments', process: this.pid, from: wanted, to },
+      )
+      const list = isMessage(page) ? getOwn(page, 'assignments') : undefined
+      this.queue = Array.isArray(list) ? (list as Message[]) : []
+      this.queueAt = 0
+      if (this.queue.length === 0) {
+        throw new DeviceError(
+          'NOT_FOUND',
+          `process ${this.pid}: slot ${target} is not scheduled yet (the schedule ends at ${wanted - 1})`,
+          { device: PROCESS_DEVICE, key: 'slot' },
+        )
+      }
+    }
+    const assignment = this.queue[this.queueAt++] as Message
+    if (toInteger(getOwn(assignment, 'slot')) !== wanted) {
+      this.queue = []
+      throw new DeviceError(
+        'UNAVAILABLE',
+        `process ${this.pid}: the scheduler answered slot ${toInteger(getOwn(assignment, 'slot')) ?? 'none'} for slot ${wanted}`,
+        { device: PROCESS_DEVICE },
+      )
+    }
+    return assignment
+  }
+
+  /**
+   * Applies one assignment. An execution error becomes this slot's `results/error`; the state
+   * (and the live handles) stay as they were, so later slots still compute.
+   */
+  private async computeSlot(assignment: Message, ctx: ResolveContext): Promise<void> {
+    const slot = this.atSlot + 1
+    const previous = this.state as Message
+    const input: Record<string, Value> = { ...previous, device: this.execution }
+    delete input['results']
+    let next: Message
+    try {
+      const out = await ctx.resolve(input, { ...assignment, path: 'compute' })
+      if (!isMessage(out)) throw new Error(`${this.execution} compute answered a non-message`)
+      next = { ...out, device: PROCESS_DEVICE, 'at-slot': slot }
+    } catch (error) {
+      const results: Record<string, Value> = { error: `slot ${slot}: ${errorText(error)}` }
+      if (DeviceError.is(error)) results['code'] = error.code
+      next = { ...previous, device: PROCESS_DEVICE, 'at-slot': slot, results }
+      ctx.log.warn('process slot failed', { process: this.pid, slot, error: errorText(error) })
+    }
+    this.state = next
+    this.atSlot = slot
+    const every = this.options.snapshotEvery
+    await this.record(slot, next, every > 0 && slot % every === 0, ctx)
+  }
+
+  /** Caches a slot's result (and a snapshot), without waiting unless too many writes are in flight. */
+  private async record(
+    slot: number,
+    state: Message,
+    withSnapshot: boolean,
+    ctx: ResolveContext,
+  ): Promise<Message | undefined> {
+    const req: Record<string, Value> = {
+      path: 'write-result',
+      process: this.pid,
+      slot,
+      result: toStored(state, this.definition),
+    }
+    let snapshot: Message | undefined
+    if (withSnapshot) {
+      snapshot = await this.execute(state, { path: 'snapshot' }, ctx)
+      req['snapshot'] = snapshot
+      this.lastSnapshot = slot
+    }
+    this.unwritten.set(slot, state)
+    const write = ctx
+      .resolve(cache, req)
+      .then(
+        () => undefined,
+        (error: unknown) => {
+          ctx.log.error('process result write failed', {
+            process: this.pid,
+            slot,
+            error: errorText(error),
+          })
+        },
+      )
+      .finally(() => {
+        this.unwritten.delete(slot)
+        this.pending.delete(write)
+      })
+    this.pending.add(write)
+    if (this.pending.size >= this.options.maxPendingWrites) await this.flush()
+    return snapshot
+  }
+
+  /** Waits for every result write in flight. */
+  async flush(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all(this.pending)
+  }
+
+  /**
+   * Stores a snapshot of the live state with its slot's result unless that slot already has one
+   * (eviction, shutdown; `force` for the `snapshot` key), and waits until every write is durable.
+   */
+  async snapshotNow(
+    ctx: ResolveContext,
+    force = false,
+  ): Promise<{ slot: number; snapshot?: Message }> {
+    if (this.running !== undefined) await this.running.catch(() => undefined)
+    const slot = this.atSlot
+    let snapshot: Message | undefined
+    if (this.state !== undefined && slot >= 0 && (force || this.lastSnapshot !== slot)) {
+      snapshot = await this.record(slot, this.state, true, ctx)
+    }
+    await this.flush()
+    return snapshot === undefined ? { slot } : { slot, snapshot }
+  }
+}
