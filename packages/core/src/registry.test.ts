@@ -4,8 +4,8 @@ import type { Device } from './device.ts'
 import { DeviceError } from './errors.ts'
 import { CORE_VERSION, createRegistry } from './registry.ts'
 
-const device = (info: Partial<Device['info']> & { name: string }): Device =>
-  ({ info: { core: '^0.1.0', ...info }, keys: {} })
+const device = (info: Omit<Partial<Device['info']>, 'name'> & { name: string }): Device =>
+  ({ info: { core: '^0.1.0', ...info }, keys: {} }) as unknown as Device
 
 function registryError(devices: Device[]): DeviceError {
   try {
@@ -64,9 +64,9 @@ describe('createRegistry', () => {
     expect(registryError([device({ name: 'ok@1.0', core: 'not a range!' })]).code).toBe(
       'DEVICE_BAD_INFO',
     )
-    expect(registryError([{ info: { name: 'ok@1.0', core: '*' } } as Device]).message).toContain(
-      '`keys`',
-    )
+    expect(
+      registryError([{ info: { name: 'ok@1.0', core: '*' } } as unknown as Device]).message,
+    ).toContain('`keys`')
   })
 
   it('refuses duplicates across names and aliases, naming both packages', () => {
