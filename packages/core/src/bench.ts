@@ -1,0 +1,48 @@
+/**
+ * Core benchmarks: message IDs per second and resolutions per second (issue 2: >= 100,000/s for a
+ * 3-step message@1.0 path). Run with `pnpm bench` in packages/core.
+ */
+import { measure, perSecond, report } from '@aonode/benchkit'
+import { id } from './id.ts'
+import type { Message } from './message.ts'
+import { createRegistry } from './registry.ts'
+import { createResolver } from './resolve.ts'
+
+const RESOLUTIONS = 50_000
+const IDS = 5_000
+
+const small = (i: number): Message => ({
+  type: 'Message',
+  action: 'Eval',
+  data: `return ${i}`,
+  target: 'a3aXBKZ-2o7_IHk5GL7bT6RpKbULoaq-CmVQYZjDnjU',
+  nonce: i,
+})
+
+const resolver = createResolver({ registry: createRegistry([]) })
+const nested: Message = { a: { b: { c: 'leaf' } }, other: 'x' }
+const request: Message = { path: 'a/b/c' }
+
+const resolutions = await measure(
+  'message@1.0 3-step path (a/b/c) resolutions',
+  'ops/s',
+  async () => {
+    const start = performance.now()
+    for (let i = 0; i < RESOLUTIONS; i++) await resolver.resolve(nested, request)
+    return perSecond(RESOLUTIONS, performance.now() - start)
+  },
+  { runs: 7, warmup: 2, goal: { op: '>=', value: 100_000, issue: 2 } },
+)
+
+const ids = await measure(
+  'IDs of small messages (5 keys)',
+  'ops/s',
+  () => {
+    const start = performance.now()
+    for (let i = 0; i < IDS; i++) id(small(i))
+    return perSecond(IDS, performance.now() - start)
+  },
+  { runs: 5, warmup: 1 },
+)
+
+report('core', [resolutions, ids])
