@@ -97,7 +97,7 @@ function parseTypes(text: string): Map<string, AoType> {
   const types = new Map<string, AoType>()
   if (text.trim() === '') return types
   for (const entry of text.split(',')) {
-    const match = /^\s*([^=\s]+)="([a-z-]+)"\s*$/.exec(entry)
+    const match = /^\s*([^=\s]*)="([a-z-]+)"\s*$/.exec(entry)
     const key = match === null ? undefined : unescapeKey(match[1] as string)
     if (match === null || key === undefined) {
       throw invalid(`malformed ${TYPES_KEY} entry '${entry.trim().slice(0, 60)}'`)
