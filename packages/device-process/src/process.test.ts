@@ -44,7 +44,7 @@ interface TestNode {
 }
 
 async function startNode(dir: string, options: ProcessOptions = {}): Promise<TestNode> {
-  const store = await createLmdbStore({ path: dir })
+  const store = createLmdbStore({ path: dir })
   const exec = createTestExecDevice()
   let computed = 0
   const counting: Device = defineDevice({

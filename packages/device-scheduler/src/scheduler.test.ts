@@ -18,9 +18,9 @@ import { createSchedulerDevice } from './scheduler.ts'
 let dir: string
 let store: Store
 
-beforeEach(async () => {
+beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'aonode-scheduler-'))
-  store = await createLmdbStore({ path: dir })
+  store = createLmdbStore({ path: dir })
 })
 afterEach(async () => {
   await store.close()
