@@ -266,7 +266,10 @@ function parseJsonBody(body: Uint8Array): Message {
   try {
     parsed = fromJSON(new TextDecoder('utf-8', { fatal: true }).decode(body))
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error)
+    const reason = (error instanceof Error ? error.message : String(error)).replace(
+      /^malformed JSON: /,
+      '',
+    )
     throw new DeviceError('BAD_REQUEST', `malformed JSON body: ${reason}`, { key: 'body' })
   }
   return normalizeKeys(parsed, 'body') as Message

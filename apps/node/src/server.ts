@@ -112,15 +112,25 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefin
   })
 }
 
+/**
+ * Answers 413 once the body has been read and discarded, so clients that send the whole body
+ * before reading (most do) see the answer rather than a reset; a body past the drain cap is cut.
+ */
 function rejectTooLarge(app: App, req: IncomingMessage, res: ServerResponse): void {
   const limit = app.limits.bodyBytes
-  res.setHeader('connection', 'close')
-  write(res, app.fail(new DeviceError('TOO_LARGE', `request body is larger than ${limit} bytes`)))
+  const answer = (): void => {
+    res.setHeader('connection', 'close')
+    write(res, app.fail(new DeviceError('TOO_LARGE', `request body is larger than ${limit} bytes`)))
+  }
   let drained = 0
   req.on('data', (chunk: Buffer) => {
     drained += chunk.byteLength
-    if (drained > limit * DRAIN_FACTOR) req.socket.destroy()
+    if (drained > limit * DRAIN_FACTOR) {
+      answer()
+      req.socket.destroy()
+    }
   })
+  req.on('end', answer)
   req.resume()
 }
 
