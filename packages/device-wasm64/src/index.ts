@@ -1,0 +1,14 @@
+export {
+  LIVE_KEY,
+  WASM64_ALIAS,
+  WASM64_DEVICE,
+  createDevices,
+  createWasm64Device,
+  memoryLimitPages,
+  type LiveProcess,
+  type Wasm64Options,
+} from './device.ts'
+export { envJson, headerCase, messageJson, parseResult, tagsOf, type AoContext, type Outcome } from './ao-json.ts'
+export type { CallOutcome, InstanceLimits } from './instance.ts'
+export type { InstanceSnapshot, ModuleKind } from './runtime.ts'
+export { prepareImage, type ImageInfo } from './wasm-binary.ts'

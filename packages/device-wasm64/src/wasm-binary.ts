@@ -1,0 +1,227 @@
+/**
+ * A small reader/rewriter for the WebAssembly binary format: just enough to find a module's
+ * mutable globals and memory, and to export every mutable global so that a snapshot can save and
+ * restore them (AssemblyScript keeps its GC and allocator state in globals; Emscripten keeps the
+ * stack pointer in one). No engine API can read an unexported global, so the image is rewritten
+ * once when it is loaded.
+ */
+
+export interface ImageInfo {
+  /** The image with every mutable global exported as `GLOBAL_EXPORT_PREFIX + index`. */
+  readonly bytes: Uint8Array
+  /** Export names of the mutable globals, in global-index order. */
+  readonly globals: readonly string[]
+  /** The module's own memory (or imported memory) is 64-bit addressed. */
+  readonly memory64: boolean
+  /** Declared initial memory size in 64 KiB pages. */
+  readonly initialPages: number
+  /** Result type of each imported function, by `module.name` (`i32`, `i64`, `f32`, `f64` or `void`). */
+  readonly importResults: ReadonlyMap<string, ValueType>
+}
+
+export type ValueType = 'i32' | 'i64' | 'f32' | 'f64' | 'void' | 'ref'
+
+const VALUE_TYPES: Record<number, ValueType> = { 0x7f: 'i32', 0x7e: 'i64', 0x7d: 'f32', 0x7c: 'f64' }
+
+export const GLOBAL_EXPORT_PREFIX = '__aonode_global_'
+
+const MAGIC = [0x00, 0x61, 0x73, 0x6d]
+const SECTION_TYPE = 1
+const SECTION_IMPORT = 2
+const SECTION_MEMORY = 5
+const SECTION_GLOBAL = 6
+const SECTION_EXPORT = 7
+const EXPORT_KIND_GLOBAL = 3
+
+/** Thrown for bytes that are not a well-formed WebAssembly module. */
+export class ImageFormatError extends Error {
+  override readonly name = 'ImageFormatError'
+}
+
+class Reader {
+  pos: number
+  readonly bytes: Uint8Array
+  readonly end: number
+  constructor(bytes: Uint8Array, pos: number, end: number) {
+    this.bytes = bytes
+    this.pos = pos
+    this.end = end
+  }
+  byte(): number {
+    if (this.pos >= this.end) throw new ImageFormatError('unexpected end of the wasm image')
+    return this.bytes[this.pos++] as number
+  }
+  /** Unsigned LEB128 (up to 2^53, enough for sizes, counts and page limits). */
+  u(): number {
+    let result = 0
+    let scale = 1
+    for (;;) {
+      const b = this.byte()
+      result += (b & 0x7f) * scale
+      if ((b & 0x80) === 0) return result
+      scale *= 128
+    }
+  }
+  /** Skips a signed LEB128. */
+  skipLeb(): void {
+    while ((this.byte() & 0x80) !== 0) {
+      /* continuation bytes */
+    }
+  }
+  skip(n: number): void {
+    if (this.pos + n > this.end) throw new ImageFormatError('unexpected end of the wasm image')
+    this.pos += n
+  }
+  /** Memory/table limits; returns [flags, initial]. */
+  limits(): [number, number] {
+    const flags = this.byte()
+    const initial = this.u()
+    if ((flags & 0x01) !== 0) this.u()
+    return [flags, initial]
+  }
+  /** Skips a constant expression up to its `end` opcode. */
+  constExpr(): void {
+    for (;;) {
+      const op = this.byte()
+      if (op === 0x0b) return
+      if (op === 0x41 || op === 0x42) this.skipLeb()
+      else if (op === 0x43) this.skip(4)
+      else if (op === 0x44) this.skip(8)
+      else if (op === 0x23 || op === 0xd2) this.u()
+      else if (op === 0xd0) this.byte()
+      else if (op === 0x6a || op === 0x6b || op === 0x6c || op === 0x7c || op === 0x7d || op === 0x7e) {
+        /* extended-const arithmetic: no immediates */
+      } else throw new ImageFormatError(`unsupported opcode 0x${op.toString(16)} in a global initialiser`)
+    }
+  }
+}
+
+function uleb(value: number): number[] {
+  const out: number[] = []
+  do {
+    let b = value % 128
+    value = Math.floor(value / 128)
+    if (value !== 0) b |= 0x80
+    out.push(b)
+  } while (value !== 0)
+  return out
+}
+
+/** Reads the image's globals and memory and exports every mutable global. */
+export function prepareImage(image: Uint8Array): ImageInfo {
+  if (image.byteLength < 8 || MAGIC.some((b, i) => image[i] !== b)) {
+    throw new ImageFormatError('the image is not a WebAssembly module (bad magic bytes)')
+  }
+  let importedGlobals = 0
+  let memory64 = false
+  let initialPages = 0
+  const mutable: number[] = []
+  const exportNames = new Set<string>()
+  let exportSection: { start: number; end: number; bodyStart: number; count: number } | undefined
+  let insertAt = image.byteLength
+  const typeResults: ValueType[] = []
+  const importResults = new Map<string, ValueType>()
+  const decoder = new TextDecoder()
+  const top = new Reader(image, 8, image.byteLength)
+  while (top.pos < top.end) {
+    const sectionStart = top.pos
+    const id = top.byte()
+    const size = top.u()
+    const bodyStart = top.pos
+    const end = bodyStart + size
+    if (end > image.byteLength) throw new ImageFormatError('a section runs past the end of the image')
+    const r = new Reader(image, bodyStart, end)
+    if (id === SECTION_TYPE) {
+      for (let n = r.u(); n > 0; n--) {
+        if (r.byte() !== 0x60) throw new ImageFormatError('unsupported type section entry')
+        r.skip(r.u())
+        const results = r.u()
+        const first = results > 0 ? r.byte() : undefined
+        r.skip(Math.max(0, results - 1))
+        typeResults.push(first === undefined ? 'void' : (VALUE_TYPES[first] ?? 'ref'))
+      }
+    } else if (id === SECTION_IMPORT) {
+      for (let n = r.u(); n > 0; n--) {
+        const moduleLength = r.u()
+        const moduleName = decoder.decode(image.subarray(r.pos, r.pos + moduleLength))
+        r.skip(moduleLength)
+        const fieldLength = r.u()
+        const fieldName = decoder.decode(image.subarray(r.pos, r.pos + fieldLength))
+        r.skip(fieldLength)
+        const kind = r.byte()
+        if (kind === 0x00) {
+          importResults.set(`${moduleName}.${fieldName}`, typeResults[r.u()] ?? 'void')
+        }
+        else if (kind === 0x01) {
+          r.byte()
+          r.limits()
+        } else if (kind === 0x02) {
+          const [flags, initial] = r.limits()
+          memory64 = (flags & 0x04) !== 0
+          initialPages = initial
+        } else if (kind === 0x03) {
+          r.byte()
+          r.byte()
+          importedGlobals++
+        } else if (kind === 0x04) {
+          r.byte()
+          r.u()
+        } else throw new ImageFormatError(`unknown import kind ${kind}`)
+      }
+    } else if (id === SECTION_MEMORY) {
+      if (r.u() > 0) {
+        const [flags, initial] = r.limits()
+        memory64 = (flags & 0x04) !== 0
+        initialPages = initial
+      }
+    } else if (id === SECTION_GLOBAL) {
+      const count = r.u()
+      for (let i = 0; i < count; i++) {
+        r.byte()
+        if (r.byte() === 1) mutable.push(importedGlobals + i)
+        r.constExpr()
+      }
+    } else if (id === SECTION_EXPORT) {
+      const count = r.u()
+      const entriesStart = r.pos
+      for (let i = 0; i < count; i++) {
+        const len = r.u()
+        exportNames.add(decoder.decode(image.subarray(r.pos, r.pos + len)))
+        r.skip(len)
+        r.byte()
+        r.u()
+      }
+      exportSection = { start: sectionStart, end, bodyStart: entriesStart, count }
+    }
+    // Sections with id > export (start, element, code, data...) come after: a new export section goes before them.
+    if (id !== 0 && id > SECTION_EXPORT && insertAt === image.byteLength && exportSection === undefined) {
+      insertAt = sectionStart
+    }
+    top.pos = end
+  }
+
+  const encoder = new TextEncoder()
+  const globals: string[] = []
+  const added: number[] = []
+  for (const index of mutable) {
+    const name = `${GLOBAL_EXPORT_PREFIX}${index}`
+    globals.push(name)
+    if (exportNames.has(name)) continue
+    const nameBytes = encoder.encode(name)
+    added.push(...uleb(nameBytes.byteLength), ...nameBytes, EXPORT_KIND_GLOBAL, ...uleb(index))
+  }
+  if (added.length === 0) return { bytes: image, globals, memory64, initialPages, importResults }
+
+  const addedCount = globals.length - mutable.filter((i) => exportNames.has(`${GLOBAL_EXPORT_PREFIX}${i}`)).length
+  const oldEntries =
+    exportSection === undefined ? new Uint8Array(0) : image.subarray(exportSection.bodyStart, exportSection.end)
+  const body = [...uleb((exportSection?.count ?? 0) + addedCount), ...oldEntries, ...added]
+  const section = new Uint8Array([SECTION_EXPORT, ...uleb(body.length), ...body])
+  const cutStart = exportSection?.start ?? insertAt
+  const cutEnd = exportSection?.end ?? insertAt
+  const out = new Uint8Array(cutStart + section.byteLength + (image.byteLength - cutEnd))
+  out.set(image.subarray(0, cutStart), 0)
+  out.set(section, cutStart)
+  out.set(image.subarray(cutEnd), cutStart + section.byteLength)
+  return { bytes: out, globals, memory64, initialPages, importResults }
+}
