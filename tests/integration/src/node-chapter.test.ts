@@ -1,0 +1,103 @@
+/**
+ * The chapter's flow ("AO Processes", the shared counter) against a real node, with the Lua counter:
+ * spawn with the CLI, then the chapter's HTTP calls verbatim (POST …/schedule with a JSON body,
+ * GET …/now), a restart, and the CLI's send/now/schedule.
+ */
+import { execFile } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startTestNode, type TestNode } from './helpers.ts'
+
+const run = promisify(execFile)
+const CLI = fileURLToPath(new URL('../../../apps/node/src/cli.ts', import.meta.url))
+const COUNTER = fileURLToPath(new URL('../fixtures/counter.lua', import.meta.url))
+const ID = /^[A-Za-z0-9_-]{43}$/
+
+let node: TestNode
+beforeAll(async () => {
+  node = await startTestNode()
+})
+afterAll(async () => {
+  await node.stop()
+})
+
+async function aonode(...args: string[]): Promise<string> {
+  const { stdout } = await run(
+    process.execPath,
+    ['--conditions=source', CLI, ...args, '--url', node.url],
+    {
+      timeout: 30_000,
+    },
+  )
+  return stdout.trim()
+}
+
+/** The chapter's `curl -X POST -H "Content-Type: application/json" -d '{"Action": "Increment"}' …`. */
+async function increment(pid: string): Promise<Record<string, unknown>> {
+  const response = await node.request(`/${pid}~process@1.0/schedule`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: '{"Action": "Increment"}',
+  })
+  expect(response.status).toBe(200)
+  return (await response.json()) as Record<string, unknown>
+}
+
+async function count(pid: string): Promise<string> {
+  const response = await node.request(`/${pid}~process@1.0/now/results/output/body`)
+  expect(response.status).toBe(200)
+  return response.text()
+}
+
+describe('the chapter: a shared counter process', () => {
+  let pid: string
+
+  it('spawns the Lua counter with `aonode spawn --lua`', async () => {
+    pid = await aonode('spawn', '--lua', COUNTER)
+    expect(pid).toMatch(ID)
+  })
+
+  it("schedules Increment messages with the chapter's curl call, slot after slot", async () => {
+    const slots: unknown[] = []
+    for (let i = 0; i < 3; i++) {
+      const assignment = await increment(pid)
+      expect(assignment['process']).toBe(pid)
+      expect((assignment['body'] as Record<string, unknown>)['action']).toBe('Increment')
+      slots.push(assignment['slot'])
+    }
+    expect(slots).toEqual([1, 2, 3])
+  })
+
+  it('reads the current count with GET …/now', async () => {
+    const response = await node.request(`/${pid}~process@1.0/now`)
+    expect(response.status).toBe(200)
+    const state = (await response.json()) as Record<string, unknown>
+    expect(state['at-slot']).toBe(3)
+    expect(state['results']).toMatchObject({ output: { body: '3' }, count: 3 })
+    expect(await count(pid)).toBe('3')
+  })
+
+  it('keeps the process and its state across a restart', async () => {
+    await node.restart()
+    expect(await count(pid)).toBe('3')
+    expect((await increment(pid))['slot']).toBe(4)
+    expect(await count(pid)).toBe('4')
+  })
+
+  it('sends, reads and lists with the CLI', async () => {
+    const sent = JSON.parse(await aonode('send', pid, 'Action=Increment')) as Record<
+      string,
+      unknown
+    >
+    expect(sent['slot']).toBe(5)
+    expect(await aonode('now', pid, 'results/count')).toBe('5')
+    const schedule = JSON.parse(await aonode('schedule', pid)) as Record<string, unknown>
+    expect(Object.keys(schedule['assignments'] as object)).toEqual(['0', '1', '2', '3', '4', '5'])
+  })
+
+  it('reports scheduled slots in the metrics', async () => {
+    const text = await (await node.request('/~meta@1.0/metrics')).text()
+    expect(text).toMatch(/aonode_slots_scheduled_total [1-9]/)
+  })
+})
