@@ -1,0 +1,31 @@
+export { createCacheDevice, createDevices, type CacheDeviceOptions } from './device.ts'
+export { createStore, type StoreConfig } from './create-store.ts'
+export { createLmdbStore, type LmdbStoreOptions } from './lmdb-store.ts'
+export { createMemoryStore } from './memory-store.ts'
+export {
+  commitmentKey,
+  dataHash,
+  dataKey,
+  INLINE_LIMIT,
+  linkCommitment,
+  locate,
+  messageKey,
+  readById,
+  readMessage,
+  readMessageAt,
+  writeData,
+  writeMessage,
+  WritePlan,
+  type ReadOptions,
+} from './message-cache.ts'
+export {
+  checkSlot,
+  latestResult,
+  listSlots,
+  readResult,
+  writeResult,
+  type LatestResult,
+  type ResultWrite,
+  type SlotRange,
+} from './results.ts'
+export { CACHE_DEVICE, checkId, checkKey, MAX_KEY_BYTES, MAX_SLOT, slotKey } from './keys.ts'

@@ -1,0 +1,93 @@
+import { open, type RootDatabase } from 'lmdb'
+import type { Store, StoreOp } from '@aonode/core'
+import { storeOn, type Backend } from './backend.ts'
+
+export interface LmdbStoreOptions {
+  /** Directory of the LMDB environment (created if missing). */
+  readonly path: string
+  /**
+   * `true` (default): a write resolves once its commit is synced to disk. `false`: no fsync, which
+   * survives a process crash but not a power loss or OS crash (for scratch nodes and tests).
+   */
+  readonly durable?: boolean
+  /** Page size of a new environment in bytes (default 16,384: fewer overflow pages for KB values). */
+  readonly pageSize?: number
+}
+
+// First byte of every stored value: what kind of entry it is.
+const VALUE = 0
+const LINK = 1
+
+/**
+ * The default store: one LMDB environment, keys as UTF-8 bytes (never file-system paths), values
+ * tagged as value or link. Writes go through lmdb's write thread, which commits everything queued
+ * in an event turn as one transaction, so concurrent writers share one disk sync (group commit).
+ */
+export function createLmdbStore(options: LmdbStoreOptions): Store {
+  const durable = options.durable ?? true
+  const db: RootDatabase<Buffer, string> = open({
+    path: options.path,
+    encoding: 'binary',
+    compression: false,
+    cache: false,
+    pageSize: options.pageSize ?? 16_384,
+    // A commit's promise resolves only after its fsync: with overlappingSync it would resolve before.
+    overlappingSync: false,
+    noSync: !durable,
+  })
+
+  const encode = (op: Exclude<StoreOp, { op: 'delete' }>): Buffer => {
+    if (op.op === 'link') return Buffer.from(`\u0001${op.target}`, 'utf8')
+    const tagged = Buffer.allocUnsafe(op.value.byteLength + 1)
+    tagged[0] = VALUE
+    tagged.set(op.value, 1)
+    return tagged
+  }
+
+  const write = (op: StoreOp): Promise<boolean> =>
+    op.op === 'delete' ? db.remove(op.key) : db.put(op.key, encode(op))
+
+  const backend: Backend = {
+    kind: 'lmdb',
+    peek(key) {
+      const bytes = db.getBinaryFast(key)
+      if (bytes === undefined) return undefined
+      return bytes[0] === LINK ? { target: bytes.toString('utf8', 1, bytes.length) } : 'value'
+    },
+    value(key) {
+      const bytes = db.getBinary(key)
+      if (bytes === undefined || bytes[0] !== VALUE) return undefined
+      return new Uint8Array(bytes.buffer, bytes.byteOffset + 1, bytes.length - 1)
+    },
+    keys(low, high, reverse) {
+      if (!reverse) return db.getKeys({ start: low, end: high, snapshot: false })
+      return reverseKeys(db, low, high)
+    },
+    async commit(ops) {
+      if (ops.length === 1) {
+        await write(ops[0] as StoreOp)
+        return
+      }
+      // One transaction callback: lmdb runs it inside the next batched commit, all or nothing.
+      await db.transaction(() => {
+        for (const op of ops) {
+          if (op.op === 'delete') db.removeSync(op.key)
+          else db.putSync(op.key, encode(op))
+        }
+      })
+    },
+    async close() {
+      await db.close()
+    },
+  }
+  return storeOn(backend)
+}
+
+/** Keys in `[low, high)` descending: lmdb's reverse range includes its start and excludes its end. */
+function* reverseKeys(db: RootDatabase<Buffer, string>, low: string, high: string | undefined) {
+  const range = db.getKeys({ reverse: true, snapshot: false, end: low, ...(high !== undefined && { start: high }) })
+  for (const key of range) {
+    if (key !== high) yield key
+  }
+  if (db.doesExist(low)) yield low
+}

@@ -1,0 +1,201 @@
+import { createHash } from 'node:crypto'
+import {
+  DeviceError,
+  decodeValue,
+  encodeValue,
+  id,
+  isMessage,
+  isPrivateKey,
+  Link,
+  type Message,
+  type Store,
+  type StoreOp,
+  type Value,
+} from '@aonode/core'
+import { checkId } from './keys.ts'
+
+/** Binaries at least this long are stored once under `data/<sha256>` and linked (dedup). */
+export const INLINE_LIMIT = 4096
+
+export interface ReadOptions {
+  /** Leave nested messages and large binaries as `Link`s (read them with `readById`). */
+  readonly lazy?: boolean
+}
+
+export const messageKey = (messageId: string): string => `messages/${messageId}`
+export const dataKey = (hash: string): string => `data/${hash}`
+export const commitmentKey = (commitmentId: string): string => `commitments/${commitmentId}`
+
+/** base64url SHA-256: the address of a binary under `data/`, 43 characters like an ID. */
+export function dataHash(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('base64url')
+}
+
+/**
+ * Plans the store operations that write messages and binaries; nothing is written until the caller
+ * commits `ops` in one batch, so a message never lands without its children, and what a batch
+ * already holds or the store already has is not written twice.
+ *
+ * A message is one record at `messages/<ID>`: `encodeValue([keys, nested, data])` where `keys` is the
+ * message with each nested message replaced by `Link(<its ID>)` and each large binary by
+ * `Link(<its sha256>)`, and `nested` / `data` name those keys.
+ */
+export class WritePlan {
+  readonly ops: StoreOp[] = []
+  private readonly store: Store
+  private readonly planned = new Set<string>()
+
+  constructor(store: Store) {
+    this.store = store
+  }
+
+  /** Plans `message` and returns its unsigned ID. */
+  message(message: Message): string {
+    const messageId = id(message)
+    const key = messageKey(messageId)
+    if (this.planned.has(key) || this.store.type(key) === 'value') return messageId
+    this.planned.add(key)
+    const keys = Object.create(null) as Record<string, Value>
+    const nested: string[] = []
+    const data: string[] = []
+    for (const name of Object.keys(message)) {
+      if (isPrivateKey(name)) continue
+      const value = message[name] as Value
+      if (isMessage(value)) {
+        keys[name] = new Link(this.message(value))
+        nested.push(name)
+      } else if (value instanceof Uint8Array && value.byteLength >= INLINE_LIMIT) {
+        keys[name] = new Link(this.data(value))
+        data.push(name)
+      } else {
+        keys[name] = value
+      }
+    }
+    this.ops.push({ op: 'put', key, value: encodeValue([keys, nested, data]) })
+    return messageId
+  }
+
+  /** Plans a binary under `data/<sha256>` and returns the hash. */
+  data(bytes: Uint8Array): string {
+    const hash = dataHash(bytes)
+    const key = dataKey(hash)
+    if (!this.planned.has(key) && this.store.type(key) !== 'value') {
+      this.planned.add(key)
+      this.ops.push({ op: 'put', key, value: bytes })
+    }
+    return hash
+  }
+
+  async commit(): Promise<void> {
+    if (this.ops.length > 0) await this.store.batch(this.ops)
+  }
+}
+
+/** Writes a message (nested messages and large binaries content-addressed) and returns its ID. */
+export async function writeMessage(store: Store, message: Message): Promise<string> {
+  const plan = new WritePlan(store)
+  const messageId = plan.message(message)
+  await plan.commit()
+  return messageId
+}
+
+/** Stores a binary once under `data/<sha256>` and returns the hash. */
+export async function writeData(store: Store, bytes: Uint8Array): Promise<string> {
+  const plan = new WritePlan(store)
+  const hash = plan.data(bytes)
+  await plan.commit()
+  return hash
+}
+
+/** Makes `commitmentId` another name of the stored message `messageId`. */
+export async function linkCommitment(
+  store: Store,
+  commitmentId: string,
+  messageId: string,
+): Promise<void> {
+  checkId(commitmentId, 'commitment')
+  checkId(messageId, 'message')
+  await store.link(commitmentKey(commitmentId), messageKey(messageId))
+}
+
+/**
+ * The store key an ID names, links followed: `messages/<ID>` (unsigned ID), else the target of
+ * `commitments/<ID>`, else `data/<ID>` (a binary's hash); undefined when absent. 400 for a malformed ID.
+ */
+export function locate(store: Store, target: string): string | undefined {
+  checkId(target, 'target')
+  return (
+    store.resolve(messageKey(target)) ??
+    store.resolve(commitmentKey(target)) ??
+    store.resolve(dataKey(target))
+  )
+}
+
+/** A stored message by unsigned ID or commitment ID; undefined when absent. */
+export function readMessage(
+  store: Store,
+  messageId: string,
+  options: ReadOptions = {},
+): Message | undefined {
+  const key = locate(store, messageId)
+  return key === undefined || isDataKey(key) ? undefined : readMessageAt(store, key, options)
+}
+
+/** Whatever an ID names: a message (by unsigned or commitment ID) or a stored binary. */
+export function readById(
+  store: Store,
+  target: string,
+  options: ReadOptions = {},
+): Message | Uint8Array | undefined {
+  const key = locate(store, target)
+  if (key === undefined) return undefined
+  return isDataKey(key) ? store.read(key) : readMessageAt(store, key, options)
+}
+
+/** The message recorded at a store key (or a link to one); undefined when absent. */
+export function readMessageAt(
+  store: Store,
+  key: string,
+  options: ReadOptions = {},
+): Message | undefined {
+  const record = store.read(key)
+  return record === undefined ? undefined : fromRecord(store, record, key, options)
+}
+
+const isDataKey = (key: string): boolean => key.startsWith('data/')
+
+function fromRecord(store: Store, record: Uint8Array, at: string, options: ReadOptions): Message {
+  const decoded = decodeValue(record)
+  if (!Array.isArray(decoded) || decoded.length !== 3 || !isMessage(decoded[0])) {
+    throw corrupt(at, 'not a message record')
+  }
+  const [keys, nested, data] = decoded as [Record<string, Value>, Value, Value]
+  if (options.lazy === true) return keys
+  for (const name of names(nested, at)) {
+    const child = readMessageAt(store, messageKey(linkId(keys[name], at)), options)
+    if (child === undefined) throw corrupt(at, `nested message "${name}" is missing`)
+    keys[name] = child
+  }
+  for (const name of names(data, at)) {
+    const bytes = store.read(dataKey(linkId(keys[name], at)))
+    if (bytes === undefined) throw corrupt(at, `binary "${name}" is missing`)
+    keys[name] = bytes
+  }
+  return keys
+}
+
+function names(list: Value, at: string): string[] {
+  if (!Array.isArray(list) || !list.every((name) => typeof name === 'string')) {
+    throw corrupt(at, 'bad key list')
+  }
+  return list as string[]
+}
+
+function linkId(value: Value | undefined, at: string): string {
+  if (!(value instanceof Link)) throw corrupt(at, 'a stored reference is not a link')
+  return value.id
+}
+
+function corrupt(at: string, problem: string): DeviceError {
+  return new DeviceError('DEVICE_FAILED', `stored message ${at} is corrupt: ${problem}`)
+}

@@ -1,0 +1,120 @@
+import { badRequest, toInteger, type Message, type Store, type Value } from '@aonode/core'
+import { checkId, MAX_SLOT, slotKey, SLOT_DIGITS } from './keys.ts'
+import { messageKey, readMessageAt, WritePlan } from './message-cache.ts'
+
+/**
+ * Process results (for process@1.0), HyperBEAM's `dev_process_cache` layout:
+ *
+ *   computed/<PID>/slot/<slot>      -> link to messages/<state ID>     (slot zero-padded to 12 digits)
+ *   computed/<PID>/snapshot/<slot>  -> link to messages/<snapshot ID>
+ *   computed/<PID>/<state ID>       -> link to messages/<state ID>
+ */
+export interface ResultWrite {
+  readonly process: string
+  readonly slot: number
+  readonly result: Message
+  readonly snapshot?: Message
+}
+
+export interface LatestResult {
+  readonly slot: number
+  readonly result: Message
+  readonly snapshot?: Message
+}
+
+export interface SlotRange {
+  readonly from?: number
+  /** Inclusive. */
+  readonly to?: number
+  readonly limit?: number
+}
+
+const computed = (pid: string): string => `computed/${pid}`
+const slotEntry = (pid: string, slot: number): string => `computed/${pid}/slot/${slotKey(slot)}`
+const snapshotEntry = (pid: string, slot: number): string =>
+  `computed/${pid}/snapshot/${slotKey(slot)}`
+const SLOT_NAME = new RegExp(`^\\d{${SLOT_DIGITS}}$`)
+
+/** A slot number from a request: an integer (or its decimal text) in 0..MAX_SLOT, else 400. */
+export function checkSlot(value: Value | undefined, name = 'slot'): number {
+  if (value === undefined) throw badRequest(`missing "${name}"`, { key: name })
+  const slot = toInteger(value)
+  if (slot === undefined || slot < 0 || slot > MAX_SLOT) {
+    throw badRequest(`"${name}" must be an integer from 0 to ${MAX_SLOT}`, { key: name })
+  }
+  return slot
+}
+
+/**
+ * Stores a slot's result (and its snapshot) with every index entry in one atomic batch, and returns
+ * the state ID. Writing a slot again (e.g. to add a snapshot) replaces its entries.
+ */
+export async function writeResult(store: Store, write: ResultWrite): Promise<string> {
+  const pid = checkId(write.process, 'process')
+  const slot = checkSlot(write.slot)
+  const plan = new WritePlan(store)
+  const stateId = plan.message(write.result)
+  plan.ops.push(
+    { op: 'link', key: slotEntry(pid, slot), target: messageKey(stateId) },
+    { op: 'link', key: `${computed(pid)}/${stateId}`, target: messageKey(stateId) },
+  )
+  if (write.snapshot !== undefined) {
+    const snapshotId = plan.message(write.snapshot)
+    plan.ops.push({ op: 'link', key: snapshotEntry(pid, slot), target: messageKey(snapshotId) })
+  }
+  await plan.commit()
+  return stateId
+}
+
+/** The result stored for a slot, or for a state ID; undefined when absent. */
+export function readResult(
+  store: Store,
+  process: string,
+  at: { readonly slot: number } | { readonly id: string },
+): Message | undefined {
+  const pid = checkId(process, 'process')
+  const key =
+    'slot' in at ? slotEntry(pid, checkSlot(at.slot)) : `${computed(pid)}/${checkId(at.id, 'id')}`
+  return readMessageAt(store, key)
+}
+
+/** The newest slot at or below `to` (with a snapshot when `withSnapshot`), or undefined. */
+export function latestResult(
+  store: Store,
+  process: string,
+  options: { readonly to?: number; readonly withSnapshot?: boolean } = {},
+): LatestResult | undefined {
+  const pid = checkId(process, 'process')
+  const group = `${computed(pid)}/${options.withSnapshot === true ? 'snapshot' : 'slot'}`
+  const slot = newest(store, group, options.to)
+  if (slot === undefined) return undefined
+  const result = readMessageAt(store, slotEntry(pid, slot))
+  if (result === undefined) return undefined
+  const snapshot = readMessageAt(store, snapshotEntry(pid, slot))
+  return snapshot === undefined ? { slot, result } : { slot, result, snapshot }
+}
+
+function newest(store: Store, group: string, to: number | undefined): number | undefined {
+  const end = to === undefined ? undefined : endAfter(checkSlot(to, 'to'))
+  const [name] = store.list(group, { reverse: true, limit: 1, ...(end !== undefined && { end }) })
+  return name === undefined ? undefined : Number(name)
+}
+
+/** The exclusive listing bound just past slot `to` (none past the last slot). */
+function endAfter(to: number): string | undefined {
+  return to < MAX_SLOT ? slotKey(to + 1) : undefined
+}
+
+/** Slots with a stored result in `[from, to]`, ascending, at most `limit`. */
+export function listSlots(store: Store, process: string, range: SlotRange = {}): number[] {
+  const pid = checkId(process, 'process')
+  const from = range.from === undefined ? undefined : checkSlot(range.from, 'from')
+  const to = range.to === undefined ? undefined : checkSlot(range.to, 'to')
+  const names = store.list(`${computed(pid)}/slot`, {
+    ...(from !== undefined && { start: slotKey(from) }),
+    ...(to !== undefined && to < MAX_SLOT && { end: endAfter(to) }),
+    ...(range.limit !== undefined && { limit: range.limit }),
+  })
+  return names.filter((name) => SLOT_NAME.test(name)).map(Number)
+}
+
