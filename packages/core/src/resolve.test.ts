@@ -229,6 +229,26 @@ describe('resolver behaviour', () => {
     }
   })
 
+  it('prototype keys never reach a fallback', async () => {
+    const seen: string[] = []
+    const catchAll: Device = {
+      info: { name: 'catch-all@1.0', core: '^0.1.0' },
+      keys: {},
+      fallback: (key) => {
+        seen.push(key)
+        return 'handled'
+      },
+    }
+    const r = resolverWith(catchAll)
+    for (const key of ['__proto__', 'constructor', 'prototype']) {
+      expect((await failure(r.resolve({ device: 'catch-all@1.0' }, key))).status).toBe(404)
+    }
+    await expect(
+      r.resolve({ device: 'catch-all@1.0', constructor: 'own' }, 'constructor'),
+    ).resolves.toBe('own')
+    expect(seen).toEqual([])
+  })
+
   it('reading a key of a literal is a 404', async () => {
     const error = await failure(resolve({ a: 'text' }, 'a/b'))
     expect(error.status).toBe(404)

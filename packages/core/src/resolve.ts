@@ -25,6 +25,8 @@ import type { Store } from './store.ts'
 
 export const DEFAULT_MAX_DEPTH = 64
 const CACHE_DEVICE = 'cache@1.0'
+/** Keys that name JavaScript object internals: never passed to a device's handlers. */
+const PROTOTYPE_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype'])
 
 export interface ResolverOptions {
   readonly registry: Registry
@@ -172,7 +174,9 @@ export function createResolver(options: ResolverOptions): Resolver {
     req: Message,
     ctx: ResolveContext,
   ): Value | Promise<Value> {
-    const excluded = device.excludes !== undefined && device.excludes.includes(key)
+    // Prototype keys go straight to message@1.0, whose own-property reads answer them safely.
+    const excluded =
+      PROTOTYPE_KEYS.has(key) || (device.excludes !== undefined && device.excludes.includes(key))
     if (!excluded) {
       const handler = ownHandler(device, key)
       if (handler !== undefined) return handler(base, req, ctx)
@@ -250,8 +254,7 @@ export function createResolver(options: ResolverOptions): Resolver {
   return {
     registry,
     context: root,
-    resolve: (base, req) =>
-      resolveRequest(base, typeof req === 'string' ? { path: req } : req, []),
+    resolve: (base, req) => resolveRequest(base, typeof req === 'string' ? { path: req } : req, []),
     resolveMany: (steps) => resolveSteps(steps, []),
     resolvePath: async (pathWithQuery, extra) =>
       resolveSteps(parseHyperPath(pathWithQuery, extra), []),
