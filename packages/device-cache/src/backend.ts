@@ -141,31 +141,58 @@ export function storeOn(backend: Backend): Store {
 /**
  * Direct children of `group` in byte order of their names, skipping over each child's subtree.
  *
- * Key order and name order differ in one case: a child `n` with descendants (`n/...`) and a sibling
+ * Key order and name order differ in one case: a child `n` with descendants (`n/...`) and a name
  * `n` + a character below '/' (`n-x`): `n-x` < `n/...` as keys but `n` < `n-x` as names. The scan
- * collects names in key order, fixes that case up, then sorts.
+ * collects names in key order, adds the children that case hides, then sorts.
  */
 function childNames(backend: Backend, group: string, options: ListOptions): string[] {
   const base = group === '' ? '' : `${group}/`
   const limit = options.limit ?? Infinity
   const reverse = options.reverse === true
-  const first = base + (options.start ?? '')
-  const last: string | undefined =
-    options.end !== undefined ? base + options.end : group === '' ? undefined : group + AFTER_SLASH
-  const inBounds = (key: string): boolean =>
-    compareUtf8(key, first) >= 0 && (last === undefined || compareUtf8(key, last) < 0)
+  const { start, end } = options
+  const first = base + (start ?? '')
   let low = first
-  let high = last
+  let high: string | undefined =
+    end !== undefined ? base + end : group === '' ? undefined : group + AFTER_SLASH
+  const inBounds = (name: string): boolean =>
+    (start === undefined || compareUtf8(name, start) >= 0) &&
+    (end === undefined || compareUtf8(name, end) < 0)
+  const any = (from: string, to: string | undefined): boolean => {
+    for (const _ of backend.keys(from, to, false)) return true
+    return false
+  }
   const names: string[] = []
   const seen = new Set<string>()
-  /** Children seen through their subtree, whose `name` + small-character siblings come later. */
+  /** Children seen through their subtree: siblings `name` + a small character come after them. */
   const groups: string[] = []
+  const add = (name: string, isGroup: boolean): void => {
+    if (seen.has(name) || !inBounds(name)) return
+    seen.add(name)
+    names.push(name)
+    if (isGroup) groups.push(name)
+  }
+  /** Adds the prefixes of `name` cut before a character below '/' that have descendants. */
+  const addHiddenGroups = (name: string): void => {
+    for (let i = 1; i < name.length; i++) {
+      if (name.charCodeAt(i) >= 0x2f) continue
+      const prefix = name.slice(0, i)
+      if (!seen.has(prefix) && any(`${base}${prefix}/`, base + prefix + AFTER_SLASH)) {
+        add(prefix, true)
+      }
+    }
+  }
+  // Reverse: siblings `name` + a small character below `high` are not scanned yet.
   const mustContinue = (): boolean =>
     reverse &&
     groups.some((name) => {
-      for (const _ of backend.keys(`${base}${name}\u0000`, `${base}${name}/`, false)) return true
-      return false
+      const below = `${base}${name}/`
+      const upper = high !== undefined && compareUtf8(high, below) < 0 ? high : below
+      const from = `${base}${name}\u0000`
+      return any(compareUtf8(from, first) < 0 ? first : from, upper)
     })
+  const done = (): boolean => names.length >= limit && !mustContinue()
+
+  if (reverse && end !== undefined) addHiddenGroups(end)
   let more = true
   while (more && (high === undefined || compareUtf8(low, high) < 0)) {
     more = false
@@ -173,12 +200,8 @@ function childNames(backend: Backend, group: string, options: ListOptions): stri
       const rest = key.slice(base.length)
       const slash = rest.indexOf('/')
       const name = slash < 0 ? rest : rest.slice(0, slash)
-      if (!seen.has(name)) {
-        seen.add(name)
-        names.push(name)
-        if (slash >= 0) groups.push(name)
-      }
-      if (names.length >= limit && !mustContinue()) break
+      add(name, slash >= 0)
+      if (done()) break
       if (slash >= 0) {
         // Jump past the rest of this child's subtree instead of scanning it.
         if (reverse) high = `${base}${name}/`
@@ -187,23 +210,11 @@ function childNames(backend: Backend, group: string, options: ListOptions): stri
         break
       }
     }
-    if (names.length >= limit && !mustContinue()) break
+    if (done()) break
   }
   if (!reverse) {
-    // A child with only descendants sorts before its small-character siblings already listed.
-    for (const name of [...names]) {
-      for (let i = 1; i < name.length; i++) {
-        if (name.charCodeAt(i) >= 0x2f) continue
-        const prefix = name.slice(0, i)
-        const key = base + prefix
-        if (seen.has(prefix) || !inBounds(key)) continue
-        for (const _ of backend.keys(`${key}/`, key + AFTER_SLASH, false)) {
-          seen.add(prefix)
-          names.push(prefix)
-          break
-        }
-      }
-    }
+    for (const name of [...names]) addHiddenGroups(name)
+    if (end !== undefined) addHiddenGroups(end)
   }
   names.sort(reverse ? (a, b) => compareUtf8(b, a) : compareUtf8)
   return names.length > limit ? names.slice(0, limit) : names

@@ -1,38 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { rmSync } from 'node:fs'
 import type { Store } from '@aonode/core'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { createLmdbStore } from './lmdb-store.ts'
-import { createMemoryStore } from './memory-store.ts'
 import { createStore } from './create-store.ts'
+import { backends, tempDir } from './fixtures/backends.ts'
 
 const bytes = (text: string): Uint8Array => new TextEncoder().encode(text)
 const text = (value: Uint8Array | undefined): string | undefined =>
   value === undefined ? undefined : new TextDecoder().decode(value)
-
-/** One backend under test: a fresh store per test, cleaned up after. */
-interface Backend {
-  readonly name: string
-  open(): Store
-  cleanup(): void
-}
-
-const dirs: string[] = []
-const backends: Backend[] = [
-  { name: 'memory', open: () => createMemoryStore(), cleanup: () => undefined },
-  {
-    name: 'lmdb',
-    open: () => {
-      const dir = mkdtempSync(join(tmpdir(), 'aonode-cache-'))
-      dirs.push(dir)
-      return createLmdbStore({ path: dir })
-    },
-    cleanup: () => {
-      for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
-    },
-  },
-]
 
 describe.each(backends)('$name store', (backend) => {
   let store: Store
@@ -176,6 +150,8 @@ describe.each(backends)('$name store', (backend) => {
     expect(store.list('q', { reverse: true })).toEqual(['n.b', 'n-a', 'n', 'm'])
     expect(store.list('q', { reverse: true, limit: 2 })).toEqual(['n.b', 'n-a'])
     expect(store.list('q', { reverse: true, end: 'n.b', limit: 2 })).toEqual(['n-a', 'n'])
+    expect(store.list('q', { end: 'n-' })).toEqual(['m', 'n'])
+    expect(store.list('q', { start: 'n-', end: 'n/' })).toEqual(['n-a', 'n.b'])
   })
 
   it('commits a batch as a whole: a bad op anywhere writes nothing', async () => {
@@ -218,7 +194,7 @@ describe.each(backends)('$name store', (backend) => {
 
 describe('lmdb store on disk', () => {
   it('keeps everything across close and reopen', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'aonode-cache-'))
+    const dir = tempDir()
     try {
       const first = await createStore({ path: dir })
       await first.batch([

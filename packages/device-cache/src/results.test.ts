@@ -1,0 +1,97 @@
+import { id, Live, type Message, type Store } from '@aonode/core'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { backends } from './fixtures/backends.ts'
+import { latestResult, listSlots, readResult, writeResult } from './results.ts'
+
+const PID = 'p'.repeat(43)
+const OTHER = 'q'.repeat(43)
+
+const result = (slot: number): Message => ({ 'at-slot': slot, results: { output: `out ${slot}` } })
+const snapshot = (slot: number): Message => ({ memory: new Uint8Array(8192).fill(slot & 0xff) })
+
+describe.each(backends)('process results on the $name store', (backend) => {
+  let store: Store
+  beforeEach(() => {
+    store = backend.open()
+  })
+  afterEach(async () => {
+    await store.close()
+    backend.cleanup()
+  })
+
+  it('reads a slot back by slot and by state ID', async () => {
+    const stateId = await writeResult(store, { process: PID, slot: 3, result: result(3) })
+    expect(stateId).toBe(id(result(3)))
+    expect(readResult(store, PID, { slot: 3 })).toEqual(result(3))
+    expect(readResult(store, PID, { id: stateId })).toEqual(result(3))
+    expect(readResult(store, PID, { slot: 4 })).toBeUndefined()
+    expect(readResult(store, OTHER, { slot: 3 })).toBeUndefined()
+    expect(readResult(store, OTHER, { id: stateId })).toBeUndefined()
+  })
+
+  it('orders slots numerically and lists them with bounds', async () => {
+    for (const slot of [100, 2, 10, 0, 1]) {
+      await writeResult(store, { process: PID, slot, result: result(slot) })
+    }
+    expect(listSlots(store, PID)).toEqual([0, 1, 2, 10, 100])
+    expect(listSlots(store, PID, { from: 1, to: 10 })).toEqual([1, 2, 10])
+    expect(listSlots(store, PID, { from: 3, limit: 1 })).toEqual([10])
+    expect(listSlots(store, OTHER)).toEqual([])
+  })
+
+  it('finds the latest slot, and the latest with a snapshot', async () => {
+    const pending: Promise<string>[] = []
+    for (let slot = 0; slot <= 12; slot++) {
+      pending.push(
+        writeResult(store, {
+          process: PID,
+          slot,
+          result: result(slot),
+          ...(slot % 5 === 0 && { snapshot: snapshot(slot) }),
+        }),
+      )
+    }
+    await Promise.all(pending)
+    expect(latestResult(store, PID)).toEqual({ slot: 12, result: result(12) })
+    expect(latestResult(store, PID, { to: 10 })).toEqual({
+      slot: 10,
+      result: result(10),
+      snapshot: snapshot(10),
+    })
+    expect(latestResult(store, PID, { to: 9, withSnapshot: true })).toEqual({
+      slot: 5,
+      result: result(5),
+      snapshot: snapshot(5),
+    })
+    expect(latestResult(store, PID, { withSnapshot: true })?.slot).toBe(10)
+    expect(latestResult(store, OTHER)).toBeUndefined()
+  })
+
+  it('adds a snapshot to a slot written before', async () => {
+    await writeResult(store, { process: PID, slot: 7, result: result(7) })
+    expect(latestResult(store, PID, { withSnapshot: true })).toBeUndefined()
+    await writeResult(store, { process: PID, slot: 7, result: result(7), snapshot: snapshot(7) })
+    expect(latestResult(store, PID, { withSnapshot: true })?.snapshot).toEqual(snapshot(7))
+  })
+
+  it('writes nothing when any part of a result is bad', async () => {
+    await expect(
+      writeResult(store, {
+        process: PID,
+        slot: 1,
+        result: result(1),
+        snapshot: { bad: new Live(1) },
+      }),
+    ).rejects.toMatchObject({ status: 400 })
+    expect(store.list('')).toEqual([])
+    await expect(writeResult(store, { process: 'nope', slot: 1, result: {} })).rejects.toMatchObject({
+      status: 400,
+    })
+    await expect(writeResult(store, { process: PID, slot: -1, result: {} })).rejects.toMatchObject({
+      status: 400,
+    })
+    expect(() => listSlots(store, PID, { to: 1.5 })).toThrow(
+      expect.objectContaining({ status: 400 }) as Error,
+    )
+  })
+})
