@@ -1,9 +1,12 @@
+import { Server as NetServer } from 'node:net'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { App, AppResponse } from './app.ts'
 import { DeviceError } from '@aonode/core'
 
 /** Bodies past the limit are drained (so the client reads the 413) up to this factor, then cut. */
 const DRAIN_FACTOR = 4
+/** Quiet time after the last in-flight request before open connections are closed on shutdown. */
+const SETTLE_MS = 100
 
 export interface HttpServer {
   readonly server: Server
@@ -39,16 +42,25 @@ export function createHttpServer(app: App): HttpServer {
     inFlight: () => active,
     async drain(graceMs) {
       draining = true
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
-      server.closeIdleConnections()
-      if (active > 0) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, graceMs)
-          idle = () => {
-            clearTimeout(timer)
-            resolve()
-          }
-        })
+      // net's close stops accepting but, unlike http's, keeps idle keep-alive connections open:
+      // a request already sent on one then gets a clean 503 instead of a connection reset.
+      const closed = new Promise<void>((resolve) => {
+        NetServer.prototype.close.call(server, () => resolve())
+      })
+      const deadline = Date.now() + graceMs
+      while (Date.now() < deadline) {
+        if (active > 0) {
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, deadline - Date.now())
+            idle = () => {
+              clearTimeout(timer)
+              resolve()
+            }
+          })
+        }
+        // Give requests already on the wire a moment to arrive and be refused.
+        await new Promise((resolve) => setTimeout(resolve, SETTLE_MS))
+        if (active === 0) break
       }
       server.closeAllConnections()
       await closed
