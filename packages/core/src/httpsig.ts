@@ -5,7 +5,7 @@
  * The TABM becomes HTTP headers and a body (`dev_codec_httpsig_conv:to/3`), the body is replaced by
  * its `content-digest`, and the RFC-9421-style signature base is MACed with the key `"ao"`.
  */
-import { createHash, createHmac } from 'node:crypto'
+import { createHash, createHmac, createSecretKey } from 'node:crypto'
 import { compareBytewise } from './keys.ts'
 import { isIdLength } from './message.ts'
 
@@ -15,7 +15,8 @@ export type FlatTABM = Readonly<Record<string, string | Uint8Array>>
 /** Values above this many bytes leave the headers for a multipart body part. */
 export const MAX_HEADER_LENGTH = 4096
 
-const HMAC_KEY = 'ao'
+/** A KeyObject made once: HMACs keyed by it start about twice as fast as with a string key. */
+const HMAC_KEY = createSecretKey(Buffer.from('ao'))
 const SIGNATURE_PARAMS = ';alg="hmac-sha256";keyid="ao"'
 const CRLF = '\r\n'
 /** RFC-9421 derived components: their names get an `@` in the signature parameters. */
