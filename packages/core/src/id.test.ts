@@ -1,3 +1,4 @@
+import { createHash, createHmac } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { DeviceError } from './errors.ts'
@@ -43,6 +44,41 @@ describe('id (golden vectors from HyperBEAM)', () => {
 
   it('id({a: "b"}) is the documented value', () => {
     expect(id({ a: 'b' })).toBe('UfSqKA58Hwk99Jg5fsYGY4iKDfnnUAW9MQdMv2-Fw40')
+  })
+})
+
+const hmac = (base: string | Buffer): string =>
+  createHmac('sha256', 'ao').update(base).digest('base64url')
+
+describe('id signature base (spec §1.9 and §3.4)', () => {
+  it('is the HMAC of the reference base for {a: 1}', () => {
+    const base =
+      '"a": 1\n"ao-types": a="integer"\n"@signature-params": ("a" "ao-types");alg="hmac-sha256";keyid="ao"'
+    expect(id({ a: 1 })).toBe(hmac(base))
+  })
+
+  it('signs an inline body plus a large value as multipart/form-data', () => {
+    const large = 'x'.repeat(5000)
+    const parts = [
+      'content-disposition: inline\r\n\r\nhello',
+      `content-disposition: form-data;name="c"\r\n\r\n${large}`,
+    ]
+    const boundary = createHash('sha256').update(parts.join('\r\n')).digest('base64url')
+    const body = `${parts.map((part) => `--${boundary}\r\n${part}`).join('\r\n')}\r\n--${boundary}--`
+    const digest = createHash('sha256').update(body).digest('base64')
+    const base = [
+      '"a": 1',
+      '"ao-types": a="integer"',
+      `"content-digest": sha-256=:${digest}:`,
+      `"content-type": multipart/form-data; boundary="${boundary}"`,
+      '"@signature-params": ("a" "ao-types" "content-digest" "content-type");alg="hmac-sha256";keyid="ao"',
+    ].join('\n')
+    expect(id({ a: 1, body: 'hello', c: large })).toBe(hmac(base))
+  })
+
+  it('marks derived components such as path with @ in the parameters only', () => {
+    const base = '"path": x\n"@signature-params": ("@path");alg="hmac-sha256";keyid="ao"'
+    expect(id({ path: 'x' })).toBe(hmac(base))
   })
 })
 
