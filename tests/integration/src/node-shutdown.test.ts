@@ -20,7 +20,7 @@ afterAll(async () => {
 
 async function post(
   path: string,
-  body: BodyInit,
+  body: string | Uint8Array,
   contentType: string,
 ): Promise<Record<string, unknown>> {
   const response = await node.request(path, {
