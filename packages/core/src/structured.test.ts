@@ -113,6 +113,8 @@ describe('fromTABM', () => {
       { a: '1', 'ao-types': 'garbage' },
       { 'a+link': 'not-an-id' },
       { '1': 'a', '3': 'b', 'ao-types': '.="list"' },
+      { a: 5 as unknown as string },
+      { a: new Float(1) as unknown as TABM },
     ]
     for (const tabm of bad) {
       expect(() => fromTABM(tabm)).toThrow(DeviceError)

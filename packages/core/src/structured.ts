@@ -255,9 +255,7 @@ function decodeLeaf(value: TABMValue, type: AoType | undefined, key: string): Va
  * under `key`; cache-only implicit types (`empty-message`, `empty-list`, `empty-binary`) are honoured.
  */
 export function fromTABM(tabm: TABM): Message | Value[] {
-  if (typeof tabm !== 'object' || tabm === null || tabm instanceof Uint8Array) {
-    throw invalid('a TABM must be a message')
-  }
+  if (!isMessage(tabm)) throw invalid('a TABM must be a message')
   const rawTypes = Object.hasOwn(tabm, TYPES_KEY) ? tabm[TYPES_KEY] : undefined
   const types =
     rawTypes === undefined ? new Map<string, AoType>() : parseTypes(text(rawTypes, TYPES_KEY))
