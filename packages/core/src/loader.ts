@@ -60,9 +60,12 @@ export async function loadDevicePackages(
     try {
       entry = require.resolve(name)
     } catch (error) {
+      const code = (error as { code?: unknown }).code
       throw loadFailed(
-        `cannot find device package "${name}" from ${String(from)}: is it in the app's dependencies? ` +
-          '(pnpm links only declared dependencies)',
+        code === 'ERR_PACKAGE_PATH_NOT_EXPORTED'
+          ? `device package "${name}" has no main export for Node (its package.json "exports" needs a "default" entry)`
+          : `cannot find device package "${name}" from ${String(from)}: is it in the app's dependencies? ` +
+              '(pnpm links only declared dependencies)',
         error,
       )
     }

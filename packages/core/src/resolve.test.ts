@@ -1,3 +1,4 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import type { Device, ResolveContext } from './device.ts'
 import { DeviceError } from './errors.ts'
@@ -363,5 +364,48 @@ describe('resolver behaviour', () => {
     await r.start()
     await expect(r.stop()).rejects.toThrow('one@1.0 cannot stop')
     expect(calls).toEqual(['start one@1.0 0', 'start two@1.0 0', 'stop two@1.0', 'stop one@1.0'])
+  })
+
+  it('fuzz: resolving random paths yields a value or a DeviceError, never a crash', async () => {
+    const r = resolverWith()
+    const base = { a: { b: ['x', { c: 'y' }] }, device: 'test-device@1.0' }
+    const segment = fc.constantFrom(
+      'a',
+      'b',
+      '1',
+      '2',
+      'c',
+      'keys',
+      'set',
+      'id',
+      'remove',
+      'echo',
+      'test_func',
+      '__proto__',
+      'constructor',
+      '~message@1.0',
+      '~test-device@1.0',
+      '~nope@1.0',
+      '(/a)',
+      '(a/b)',
+      'x&k=v',
+      'x+integer=1',
+      '%',
+      '(',
+      ')',
+      '',
+    )
+    const path = fc.array(segment, { maxLength: 6 }).map((parts) => `/${parts.join('/')}`)
+    await fc.assert(
+      fc.asyncProperty(path, async (p) => {
+        for (const attempt of [r.resolvePath(p), r.resolve(base, p)]) {
+          await attempt.catch((error: unknown) => {
+            if (!DeviceError.is(error)) throw error
+            if (error.status >= 500) throw error
+          })
+        }
+      }),
+      { numRuns: 1_000 },
+    )
   })
 })
