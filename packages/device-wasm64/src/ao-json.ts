@@ -22,7 +22,18 @@ export interface Tag {
 }
 
 /** Keys that are fields of the ao message, not tags (HyperBEAM json-iface). */
-const NOT_TAGS = new Set(['id', 'anchor', 'owner', 'data', 'target', 'signature', 'commitments', 'body', 'from', 'path'])
+const NOT_TAGS = new Set([
+  'id',
+  'anchor',
+  'owner',
+  'data',
+  'target',
+  'signature',
+  'commitments',
+  'body',
+  'from',
+  'path',
+])
 
 const utf8 = new TextDecoder()
 
@@ -34,18 +45,21 @@ export function headerCase(key: string): string {
 /** A message value as the string an ao tag or `Data` carries; undefined for nested messages. */
 function text(value: Value | undefined): string | undefined {
   if (typeof value === 'string') return value
-  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return String(value)
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean')
+    return String(value)
   if (value instanceof Uint8Array) return utf8.decode(value)
   if (value instanceof Float) return String(value.value)
   if (value instanceof Link) return value.id
   return undefined
 }
 
+/** Tags: every public scalar key but the message fields; binaries (an inline image) are not tags. */
 export function tagsOf(message: Message): Tag[] {
   const tags: Tag[] = []
   for (const key of Object.keys(message)) {
     if (isPrivateKey(key) || NOT_TAGS.has(key.toLowerCase())) continue
-    const value = text(message[key])
+    const raw = message[key]
+    const value = raw instanceof Uint8Array ? undefined : text(raw)
     if (value !== undefined) tags.push({ name: headerCase(key), value })
   }
   return tags
@@ -62,7 +76,12 @@ export interface AoContext {
   readonly env: Uint8Array
 }
 
-export function envJson(process: string, definition: Message, module: string, owner: string): Uint8Array {
+export function envJson(
+  process: string,
+  definition: Message,
+  module: string,
+  owner: string,
+): Uint8Array {
   return new TextEncoder().encode(
     JSON.stringify({
       Process: { Id: process, Owner: owner, Tags: tagsOf(definition) },
@@ -82,10 +101,16 @@ const num = (value: Value | undefined): number | undefined => {
  * The message JSON of one assignment, in the legacy CU's key order; absent optional keys are left
  * out. `Module` is added as HyperBEAM's json-iface does (aos seeds its random generator from it).
  */
-export function messageJson(assignment: Message, ctx: AoContext): { json: Uint8Array; timestamp: number } {
+export function messageJson(
+  assignment: Message,
+  ctx: AoContext,
+): { json: Uint8Array; timestamp: number } {
   const body = assignment['body']
   if (!isMessage(body)) {
-    throw new DeviceError('BAD_REQUEST', 'wasm64: the assignment has no message body', { device: 'wasm64@1.0', key: 'body' })
+    throw new DeviceError('BAD_REQUEST', 'wasm64: the assignment has no message body', {
+      device: 'wasm64@1.0',
+      key: 'body',
+    })
   }
   const slot = num(assignment['slot']) ?? 0
   const timestamp = num(assignment['timestamp']) ?? 0
@@ -129,16 +154,16 @@ function toValue(json: unknown): Value {
     }
     return out
   }
-  return String(json)
+  return JSON.stringify(json)
 }
 
 /** An outbox entry: its fields with normalised keys and its tags flattened into keys. */
 function outboxMessage(json: unknown, ctx: AoContext): Message {
   const out: Record<string, Value> = {}
-  if (typeof json !== 'object' || json === null) return { data: String(json) }
+  if (typeof json !== 'object' || json === null) return { data: JSON.stringify(json) }
   for (const [key, value] of Object.entries(json as Record<string, unknown>)) {
     if (key === 'Tags' && Array.isArray(value)) {
-      for (const tag of value as unknown[]) {
+      for (const tag of value) {
         if (typeof tag === 'object' && tag !== null && 'name' in tag && 'value' in tag) {
           const { name, value: tagValue } = tag as { name: unknown; value: unknown }
           if (typeof name === 'string') out[normalizeKey(name)] = toValue(tagValue)
@@ -171,7 +196,10 @@ export function parseResult(text: string, ctx: AoContext): Outcome {
     return { results: { error: 'JSON error parsing result output.' }, rollback: true }
   }
   if (typeof parsed !== 'object' || parsed === null) {
-    return { results: { error: 'the module answered something other than a JSON object' }, rollback: true }
+    return {
+      results: { error: 'the module answered something other than a JSON object' },
+      rollback: true,
+    }
   }
   const { ok, response } = parsed as { ok?: unknown; response?: unknown }
   if (ok === false || typeof response !== 'object' || response === null) {
@@ -181,17 +209,23 @@ export function parseResult(text: string, ctx: AoContext): Outcome {
   const r = response as Record<string, unknown>
   const results: Record<string, Value> = {}
   const output = r['Output']
-  if (typeof output === 'object' && output !== null && !Array.isArray(output)) results['output'] = toValue(output)
-  else if (output !== undefined && output !== '') results['output'] = { data: typeof output === 'string' ? output : String(JSON.stringify(output)) }
+  if (typeof output === 'object' && output !== null && !Array.isArray(output))
+    results['output'] = toValue(output)
+  else if (output !== undefined && output !== '')
+    results['output'] = {
+      data: typeof output === 'string' ? output : String(JSON.stringify(output)),
+    }
   for (const [field, key] of [
     ['Messages', 'outbox'],
     ['Spawns', 'spawns'],
   ] as const) {
     const list = r[field]
-    if (Array.isArray(list) && list.length > 0) results[key] = numbered(list, (entry) => outboxMessage(entry, ctx))
+    if (Array.isArray(list) && list.length > 0)
+      results[key] = numbered(list, (entry) => outboxMessage(entry, ctx))
   }
   const assignments = r['Assignments']
-  if (Array.isArray(assignments) && assignments.length > 0) results['assignments'] = numbered(assignments, toValue)
+  if (Array.isArray(assignments) && assignments.length > 0)
+    results['assignments'] = numbered(assignments, toValue)
   const patches = r['Patches']
   if (Array.isArray(patches) && patches.length > 0) results['patches'] = numbered(patches, toValue)
   const error = r['Error']

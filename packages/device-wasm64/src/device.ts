@@ -16,9 +16,15 @@ import {
   type Value,
 } from '@aonode/core'
 import { envJson, messageJson, parseResult, type AoContext } from './ao-json.ts'
-import { BootError, WasmInstance, closeAllInstances, type Compiled, type InstanceLimits } from './instance.ts'
+import {
+  BootError,
+  WasmInstance,
+  closeAllInstances,
+  type Compiled,
+  type InstanceLimits,
+} from './instance.ts'
 import { PAGE, detectKind, type InstanceSnapshot } from './runtime.ts'
-import { ImageFormatError, prepareImage } from './wasm-binary.ts'
+import { ImageFormatError, prepareImage, type ImageInfo } from './wasm-binary.ts'
 
 export const WASM64_DEVICE = 'wasm64@1.0'
 export const WASM64_ALIAS = 'wasm-64@1.0'
@@ -57,10 +63,23 @@ export interface LiveProcess {
   readonly imageHash: string
 }
 
-const fail = (code: 'BAD_REQUEST' | 'UNPROCESSABLE' | 'TOO_LARGE' | 'CONFLICT', message: string, key?: string): DeviceError =>
-  new DeviceError(code, `wasm64: ${message}`, { device: WASM64_DEVICE, ...(key === undefined ? {} : { key }) })
+const fail = (
+  code: 'BAD_REQUEST' | 'UNPROCESSABLE' | 'TOO_LARGE' | 'CONFLICT',
+  message: string,
+  key?: string,
+): DeviceError =>
+  new DeviceError(code, `wasm64: ${message}`, {
+    device: WASM64_DEVICE,
+    ...(key === undefined ? {} : { key }),
+  })
 
-const UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3, tb: 1024 ** 4 }
+const UNITS: Record<string, number> = {
+  b: 1,
+  kb: 1024,
+  mb: 1024 ** 2,
+  gb: 1024 ** 3,
+  tb: 1024 ** 4,
+}
 
 /** ao's `Memory-Limit` (`500-mb`, `1-gb`, `<n>-b`) or a byte count, in pages. */
 export function memoryLimitPages(value: Value): number | undefined {
@@ -69,7 +88,9 @@ export function memoryLimitPages(value: Value): number | undefined {
   if (typeof value !== 'string') return undefined
   const match = /^(\d+(?:\.\d+)?)-?([kmgt]?b)$/i.exec(value.trim())
   if (match === null) return undefined
-  return Math.ceil((Number(match[1]) * (UNITS[(match[2] as string).toLowerCase()] as number)) / PAGE)
+  return Math.ceil(
+    (Number(match[1]) * (UNITS[(match[2] as string).toLowerCase()] as number)) / PAGE,
+  )
 }
 
 function privOf(state: Message): Message {
@@ -116,20 +137,37 @@ export function createWasm64Device(options: Wasm64Options = {}): Device {
     return { ...DEFAULTS, ...options, ...node }
   }
 
-  async function imageBytes(base: Message, ctx: ResolveContext): Promise<{ bytes: Uint8Array; module: string }> {
+  async function imageBytes(
+    base: Message,
+    ctx: ResolveContext,
+  ): Promise<{ bytes: Uint8Array; module: string }> {
     const definition = definitionOf(base)
     const image =
-      getKey(base, 'image') ?? getKey(base, 'wasm-image') ?? getKey(definition, 'image') ?? getKey(definition, 'wasm-image')
-    if (image === undefined) throw fail('BAD_REQUEST', 'the process names no "image" (or "wasm-image")', 'image')
+      getKey(base, 'image') ??
+      getKey(base, 'wasm-image') ??
+      getKey(definition, 'image') ??
+      getKey(definition, 'wasm-image')
+    if (image === undefined)
+      throw fail('BAD_REQUEST', 'the process names no "image" (or "wasm-image")', 'image')
     if (image instanceof Uint8Array) return { bytes: image, module: '' }
     if (isMessage(image)) {
       const body = getKey(image, 'body') ?? getKey(image, 'data')
       if (body instanceof Uint8Array) return { bytes: body, module: '' }
       throw fail('BAD_REQUEST', 'the inline image message has no binary "body"', 'image')
     }
-    if (!isId(image)) throw fail('BAD_REQUEST', '"image" must be a 43-character message ID or the WASM binary', 'image')
+    if (!isId(image))
+      throw fail(
+        'BAD_REQUEST',
+        '"image" must be a 43-character message ID or the WASM binary',
+        'image',
+      )
     const stored = await ctx.resolve({ device: 'cache@1.0' }, { path: 'read', target: image })
-    const body = stored instanceof Uint8Array ? stored : isMessage(stored) ? (getKey(stored, 'body') ?? getKey(stored, 'data')) : undefined
+    const body =
+      stored instanceof Uint8Array
+        ? stored
+        : isMessage(stored)
+          ? (getKey(stored, 'body') ?? getKey(stored, 'data'))
+          : undefined
     if (body instanceof Uint8Array) return { bytes: body, module: image }
     if (typeof body === 'string') return { bytes: new TextEncoder().encode(body), module: image }
     throw fail('BAD_REQUEST', `the image ${image} has no binary body`, 'image')
@@ -143,7 +181,8 @@ export function createWasm64Device(options: Wasm64Options = {}): Device {
         try {
           prepared = prepareImage(bytes)
         } catch (error) {
-          if (error instanceof ImageFormatError) throw fail('BAD_REQUEST', `invalid image: ${error.message}`, 'image')
+          if (error instanceof ImageFormatError)
+            throw fail('BAD_REQUEST', `invalid image: ${error.message}`, 'image')
           throw error
         }
         let module: WebAssembly.Module
@@ -160,7 +199,12 @@ export function createWasm64Device(options: Wasm64Options = {}): Device {
             'image',
           )
         }
-        const { bytes: _bytes, ...info } = prepared
+        const info: Omit<ImageInfo, 'bytes'> = {
+          globals: prepared.globals,
+          memory64: prepared.memory64,
+          initialPages: prepared.initialPages,
+          importResults: prepared.importResults,
+        }
         return { module, info, kind }
       })()
       compiled.set(hash, entry)
@@ -176,9 +220,18 @@ export function createWasm64Device(options: Wasm64Options = {}): Device {
     const memoryLimit = getKey(definition, 'memory-limit')
     if (memoryLimit !== undefined) {
       const pages = memoryLimitPages(memoryLimit)
-      if (pages === undefined) throw fail('BAD_REQUEST', `"memory-limit" ${String(memoryLimit)} is not a size like 500-mb`, 'memory-limit')
+      if (pages === undefined)
+        throw fail(
+          'BAD_REQUEST',
+          `"memory-limit" ${JSON.stringify(memoryLimit)} is not a size like 500-mb`,
+          'memory-limit',
+        )
       if (pages > s.maxMemoryPages) {
-        throw fail('TOO_LARGE', `"memory-limit" ${String(memoryLimit)} is above this node's cap of ${s.maxMemoryPages} pages`, 'memory-limit')
+        throw fail(
+          'TOO_LARGE',
+          `"memory-limit" ${JSON.stringify(memoryLimit)} is above this node's cap of ${s.maxMemoryPages} pages`,
+          'memory-limit',
+        )
       }
       maxPages = pages
     }
@@ -186,13 +239,29 @@ export function createWasm64Device(options: Wasm64Options = {}): Device {
     const timeLimit = getKey(definition, 'time-limit')
     if (timeLimit !== undefined) {
       const ms = toInteger(timeLimit)
-      if (ms === undefined || ms <= 0) throw fail('BAD_REQUEST', '"time-limit" must be a positive number of milliseconds', 'time-limit')
+      if (ms === undefined || ms <= 0)
+        throw fail(
+          'BAD_REQUEST',
+          '"time-limit" must be a positive number of milliseconds',
+          'time-limit',
+        )
       timeoutMs = Math.min(ms, s.timeoutMs)
     }
-    return { maxPages, timeoutMs, rollbackWindow: s.rollbackWindow, rollbackBytes: s.rollbackBytes, syncWaitMs: s.syncWaitMs }
+    return {
+      maxPages,
+      timeoutMs,
+      rollbackWindow: s.rollbackWindow,
+      rollbackBytes: s.rollbackBytes,
+      syncWaitMs: s.syncWaitMs,
+    }
   }
 
-  async function start(base: Message, ctx: ResolveContext, snapshot?: InstanceSnapshot, expectHash?: string): Promise<LiveProcess> {
+  async function start(
+    base: Message,
+    ctx: ResolveContext,
+    snapshot?: InstanceSnapshot,
+    expectHash?: string,
+  ): Promise<LiveProcess> {
     const definition = definitionOf(base)
     const limits = limitsFor(definition, ctx)
     const { bytes, module } = await imageBytes(base, ctx)
@@ -208,17 +277,23 @@ export function createWasm64Device(options: Wasm64Options = {}): Device {
     try {
       instance = await WasmInstance.start(image, limits, snapshot)
     } catch (error) {
-      if (error instanceof BootError) throw fail('BAD_REQUEST', `the image cannot be instantiated: ${error.message}`, 'image')
+      if (error instanceof BootError)
+        throw fail('BAD_REQUEST', `the image cannot be instantiated: ${error.message}`, 'image')
       throw error
     }
     const pid = id(definition)
     const ownerKey = getKey(definition, 'owner')
     const owner = typeof ownerKey === 'string' ? ownerKey : (ctx.node?.address ?? pid)
-    return { instance, imageHash, ao: { process: pid, module, owner, env: envJson(pid, definition, module, owner) } }
+    return {
+      instance,
+      imageHash,
+      ao: { process: pid, module, owner, env: envJson(pid, definition, module, owner) },
+    }
   }
 
   function snapshotOf(value: Value | undefined): { snapshot: InstanceSnapshot; hash: string } {
-    if (!isMessage(value)) throw fail('BAD_REQUEST', 'normalize needs a "snapshot" message', 'snapshot')
+    if (!isMessage(value))
+      throw fail('BAD_REQUEST', 'normalize needs a "snapshot" message', 'snapshot')
     const size = toInteger(getOwn(value, 'memory-size'))
     const pages = getOwn(value, 'pages')
     const data = getOwn(value, 'body')
@@ -234,9 +309,13 @@ export function createWasm64Device(options: Wasm64Options = {}): Device {
       pages.byteLength % 4 !== 0 ||
       data.byteLength !== (pages.byteLength / 4) * PAGE
     ) {
-      throw fail('BAD_REQUEST', 'the snapshot is not a wasm64 snapshot (memory-size, pages, body, globals, image-hash)', 'snapshot')
+      throw fail(
+        'BAD_REQUEST',
+        'the snapshot is not a wasm64 snapshot (memory-size, pages, body, globals, image-hash)',
+        'snapshot',
+      )
     }
-    return { snapshot: { size, pages: u32Values(pages), data, globals: globals as string[] }, hash }
+    return { snapshot: { size, pages: u32Values(pages), data, globals }, hash }
   }
 
   return defineDevice({
@@ -244,7 +323,8 @@ export function createWasm64Device(options: Wasm64Options = {}): Device {
       name: WASM64_DEVICE,
       aliases: [WASM64_ALIAS],
       core: '^0.1.0',
-      description: 'AssemblyScript and ao (Emscripten, wasm32/memory64) WASM modules as AO process logic',
+      description:
+        'AssemblyScript and ao (Emscripten, wasm32/memory64) WASM modules as AO process logic',
     },
     keys: {
       async init(base, _req, ctx) {
@@ -277,7 +357,11 @@ export function createWasm64Device(options: Wasm64Options = {}): Device {
 
       async snapshot(base) {
         const live = liveOf(base)
-        if (live === undefined) throw fail('UNPROCESSABLE', 'the state has no live instance to snapshot (init or normalize first)')
+        if (live === undefined)
+          throw fail(
+            'UNPROCESSABLE',
+            'the state has no live instance to snapshot (init or normalize first)',
+          )
         const snapshot = await live.instance.snapshot()
         return {
           kind: live.instance.kind,

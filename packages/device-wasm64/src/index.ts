@@ -8,7 +8,15 @@ export {
   type LiveProcess,
   type Wasm64Options,
 } from './device.ts'
-export { envJson, headerCase, messageJson, parseResult, tagsOf, type AoContext, type Outcome } from './ao-json.ts'
+export {
+  envJson,
+  headerCase,
+  messageJson,
+  parseResult,
+  tagsOf,
+  type AoContext,
+  type Outcome,
+} from './ao-json.ts'
 export type { CallOutcome, InstanceLimits } from './instance.ts'
 export type { InstanceSnapshot, ModuleKind } from './runtime.ts'
 export { prepareImage, type ImageInfo } from './wasm-binary.ts'

@@ -28,7 +28,10 @@ import type { InstanceSnapshot, ModuleKind } from './runtime.ts'
 import type { ImageInfo } from './wasm-binary.ts'
 import type { WorkerInput } from './worker.ts'
 
-const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url)
+const WORKER_URL = new URL(
+  import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js',
+  import.meta.url,
+)
 const DATA_BYTES = 1 << 20
 /** Worker exited: written into RESPONSE/READY by the host so a waiting call wakes up. */
 const DEAD = -1
@@ -73,10 +76,10 @@ function closeBox(box: WorkerBox): void {
 
 /** Terminates every live instance's worker (node shutdown). */
 export async function closeAllInstances(): Promise<void> {
-  const workers = [...boxes].map((box) => box.worker)
+  const workers = [...boxes].flatMap((box) => (box.worker === undefined ? [] : [box.worker]))
   for (const box of boxes) box.worker = undefined
   boxes.clear()
-  await Promise.all(workers.map((worker) => worker?.terminate()))
+  await Promise.all(workers.map((worker) => worker.terminate()))
 }
 
 /** The worker could not build the instance (bad image, missing exports, snapshot mismatch). */
@@ -105,7 +108,11 @@ export class WasmInstance {
   private busy = false
   private readonly box: WorkerBox = { worker: undefined }
 
-  private constructor(compiled: Compiled, limits: InstanceLimits, base: InstanceSnapshot | undefined) {
+  private constructor(
+    compiled: Compiled,
+    limits: InstanceLimits,
+    base: InstanceSnapshot | undefined,
+  ) {
     this.compiled = compiled
     this.limits = limits
     this.base = base
@@ -114,7 +121,11 @@ export class WasmInstance {
   }
 
   /** Starts a worker with a fresh instance, or one restored from `base`. Rejects with the boot error. */
-  static async start(compiled: Compiled, limits: InstanceLimits, base?: InstanceSnapshot): Promise<WasmInstance> {
+  static async start(
+    compiled: Compiled,
+    limits: InstanceLimits,
+    base?: InstanceSnapshot,
+  ): Promise<WasmInstance> {
     const instance = new WasmInstance(compiled, limits, base)
     try {
       await instance.spawn()
@@ -150,7 +161,10 @@ export class WasmInstance {
       channel.clock[TIMESTAMP_F64] = timestamp
       if (!(await this.request(channel, this.limits.timeoutMs))) {
         await this.rebuild()
-        return { status: 'timeout', message: `the message ran longer than the ${this.limits.timeoutMs} ms limit and was stopped` }
+        return {
+          status: 'timeout',
+          message: `the message ran longer than the ${this.limits.timeoutMs} ms limit and was stopped`,
+        }
       }
       const status = control[STATUS]
       if (status === STATUS_OK) {
@@ -178,7 +192,10 @@ export class WasmInstance {
   async commit(msg: Uint8Array, env: Uint8Array, timestamp: number): Promise<void> {
     this.journal.push([msg, env, timestamp])
     this.journalBytes += msg.byteLength + env.byteLength
-    if (this.journal.length >= this.limits.rollbackWindow || this.journalBytes >= this.limits.rollbackBytes) {
+    if (
+      this.journal.length >= this.limits.rollbackWindow ||
+      this.journalBytes >= this.limits.rollbackBytes
+    ) {
       await this.snapshot()
     }
   }
@@ -197,9 +214,12 @@ export class WasmInstance {
       await this.rebuild()
       throw new Error('wasm64: taking the snapshot timed out')
     }
-    const received = receiveMessageOnPort(channel.port)?.message as InstanceSnapshot | string | undefined
+    const received = receiveMessageOnPort(channel.port)?.message as
+      InstanceSnapshot | string | undefined
     if (channel.control[STATUS] !== STATUS_OK || typeof received !== 'object') {
-      throw new Error(`wasm64: snapshot failed: ${String(received)}`)
+      throw new Error(
+        `wasm64: snapshot failed: ${typeof received === 'string' ? received : 'no snapshot'}`,
+      )
     }
     this.base = received
     this.journal = []
@@ -221,7 +241,8 @@ export class WasmInstance {
     Atomics.notify(control, REQUEST)
     const started = performance.now()
     // Short calls answer within the synchronous wait; longer ones free the event loop.
-    if (this.limits.syncWaitMs > 0) Atomics.wait(control, RESPONSE, sequence - 1, this.limits.syncWaitMs)
+    if (this.limits.syncWaitMs > 0)
+      Atomics.wait(control, RESPONSE, sequence - 1, this.limits.syncWaitMs)
     while (Atomics.load(control, RESPONSE) === sequence - 1) {
       const left = timeoutMs - (performance.now() - started)
       const wait = left > 0 ? Atomics.waitAsync(control, RESPONSE, sequence - 1, left) : undefined
@@ -288,7 +309,7 @@ export class WasmInstance {
     }
     const state = Atomics.load(control, READY)
     if (state === READY_FAILED || state === DEAD || state === 0) {
-      const reason = receiveMessageOnPort(port1)?.message
+      const reason: unknown = receiveMessageOnPort(port1)?.message
       void worker.terminate()
       this.box.worker = undefined
       throw new BootError(typeof reason === 'string' ? reason : 'the worker did not start')

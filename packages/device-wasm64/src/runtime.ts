@@ -5,7 +5,7 @@
  * imports aos uses). Runs inside the process's worker thread. Every source of time or randomness is
  * a deterministic shim scoped to this instance: the clock is the current message's timestamp.
  */
-import { instantiateSync, type Imports } from '@assemblyscript/loader'
+import { instantiateSync } from '@assemblyscript/loader'
 import type { ImageInfo, ValueType } from './wasm-binary.ts'
 
 export type ModuleKind = 'assemblyscript' | 'emscripten'
@@ -52,7 +52,8 @@ export function detectKind(module: WebAssembly.Module): ModuleKind | undefined {
   const names = new Set(WebAssembly.Module.exports(module).map((e) => e.name))
   if (!names.has('handle') || !names.has('memory')) return undefined
   if (names.has('__new') && names.has('__pin') && names.has('__unpin')) return 'assemblyscript'
-  if (names.has('_emscripten_stack_alloc') && names.has('emscripten_stack_get_current')) return 'emscripten'
+  if (names.has('_emscripten_stack_alloc') && names.has('emscripten_stack_get_current'))
+    return 'emscripten'
   return undefined
 }
 
@@ -68,10 +69,9 @@ export function createRuntime(
 ): Runtime {
   const kind = detectKind(module)
   if (kind === undefined) {
-    throw exportsMissing(
-      'image',
-      ['`handle` and `memory`, plus the AssemblyScript runtime (`__new`, `__pin`, `__unpin`: build with --exportRuntime) or the Emscripten stack helpers'],
-    )
+    throw exportsMissing('image', [
+      '`handle` and `memory`, plus the AssemblyScript runtime (`__new`, `__pin`, `__unpin`: build with --exportRuntime) or the Emscripten stack helpers',
+    ])
   }
   const clock = { now: 0 }
   const runtime =
@@ -95,7 +95,9 @@ export function createRuntime(
         size: buffer.byteLength,
         pages,
         data,
-        globals: info.globals.map((name) => String((runtime.exports[name] as WebAssembly.Global).value)),
+        globals: info.globals.map((name) =>
+          String((runtime.exports[name] as WebAssembly.Global).value),
+        ),
       }
     },
     memoryBytes: () => runtime.memory.buffer.byteLength,
@@ -131,7 +133,9 @@ function restore(
   const heap = new Uint8Array(memory.buffer)
   // A fresh instance is zero except its data segments: clear those, then write the saved pages.
   for (const page of nonZeroPages(memory.buffer)) heap.fill(0, page * PAGE, (page + 1) * PAGE)
-  snapshot.pages.forEach((page, i) => heap.set(snapshot.data.subarray(i * PAGE, (i + 1) * PAGE), page * PAGE))
+  snapshot.pages.forEach((page, i) =>
+    heap.set(snapshot.data.subarray(i * PAGE, (i + 1) * PAGE), page * PAGE),
+  )
   info.globals.forEach((name, i) => {
     const global = exports[name] as WebAssembly.Global
     const text = snapshot.globals[i] as string
@@ -161,11 +165,14 @@ const text = (bytes: Uint8Array): string =>
   Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')
 
 function assemblyScript(module: WebAssembly.Module, clock: { now: number }): Live {
-  const deterministicMath = { ...Object.fromEntries(Object.getOwnPropertyNames(Math).map((k) => [k, Math[k as keyof Math]])), random: () => 0.5 }
+  // Math for `--use Math=JSMath` builds: the host's, except a fixed random.
+  const deterministicMath = Object.assign(Object.create(Math) as Record<string, unknown>, {
+    random: () => 0.5,
+  })
   // AS's std imports `env.Date.now` and seeds Math.random from `env.seed`: both fixed here.
   const env: Record<string, unknown> = { seed: () => 0x5eed, 'Date.now': () => clock.now }
   const { exports } = instantiateSync<{ handle(msg: number, env: number): number }>(module, {
-    env: env as Imports['env'],
+    env,
     Date: { now: () => clock.now },
     Math: deterministicMath,
   })
@@ -197,11 +204,10 @@ function emscripten(
   const m64 = info.memory64
   const toPtr = (value: number): number | bigint => (m64 ? BigInt(value) : value)
   let exports: WebAssembly.Exports = {}
-  let memory: WebAssembly.Memory | undefined
   let heap = new Uint8Array(0)
   let view = new DataView(heap.buffer)
   const views = (): void => {
-    const buffer = (memory as WebAssembly.Memory).buffer
+    const buffer = memory.buffer
     if (heap.buffer !== buffer) {
       heap = new Uint8Array(buffer)
       view = new DataView(buffer)
@@ -265,13 +271,16 @@ function emscripten(
     emscripten_date_now: () => clock.now,
     _emscripten_get_now_is_monotonic: () => 1,
     emscripten_resize_heap: (requested: number) => {
-      const mem = memory as WebAssembly.Memory
+      const mem = memory
       const current = mem.buffer.byteLength
       const want = Number(requested)
       const cap = maxPages * PAGE
       if (want > cap) return 0
       // Emscripten's policy: grow by 20 % (at most 96 MiB) but at least to the request, capped.
-      const target = Math.min(cap, Math.max(want, current + Math.min(current * 0.2, 96 * 1024 * 1024)))
+      const target = Math.min(
+        cap,
+        Math.max(want, current + Math.min(current * 0.2, 96 * 1024 * 1024)),
+      )
       try {
         growTo(mem, target, m64)
         return 1
@@ -284,10 +293,19 @@ function emscripten(
       heap.set([0x55, 0x54, 0x43, 0], Number(stdName))
       heap.set([0x55, 0x54, 0x43, 0], Number(dstName))
     },
-    _gmtime_js: (...args: never[]) => writeTm(args[args.length - 1], new Date(timeArg(args) * 1000)),
-    _localtime_js: (...args: never[]) => writeTm(args[args.length - 1], new Date(timeArg(args) * 1000)),
+    _gmtime_js: (...args: never[]) =>
+      writeTm(args[args.length - 1], new Date(timeArg(args) * 1000)),
+    _localtime_js: (...args: never[]) =>
+      writeTm(args[args.length - 1], new Date(timeArg(args) * 1000)),
     _mktime_js: (tmPtr: number) => {
-      const [sec, min, hour, mday, mon, year] = readTm(tmPtr) as [number, number, number, number, number, number]
+      const [sec, min, hour, mday, mon, year] = readTm(tmPtr) as [
+        number,
+        number,
+        number,
+        number,
+        number,
+        number,
+      ]
       const ms = Date.UTC(year + 1900, mon, mday, hour, min, sec)
       writeTm(tmPtr, new Date(ms))
       const seconds = Math.floor(ms / 1000)
@@ -297,31 +315,65 @@ function emscripten(
       return seconds
     },
     strftime: (s: number, maxsize: number, format: number, tm: number) => {
-      const [sec, min, hour, mday, mon, year, wday, yday] = readTm(tm) as number[] as [number, number, number, number, number, number, number, number]
+      const [sec, min, hour, mday, mon, year, wday, yday] = readTm(tm) as [
+        number,
+        number,
+        number,
+        number,
+        number,
+        number,
+        number,
+        number,
+      ]
       const pad = (n: number, width = 2): string => String(n).padStart(width, '0')
       const text = cString(format).replace(/%([a-zA-Z%])/g, (all, c: string) => {
         switch (c) {
-          case 'Y': return String(year + 1900)
-          case 'y': return pad((year + 1900) % 100)
-          case 'm': return pad(mon + 1)
-          case 'd': return pad(mday)
-          case 'e': return String(mday).padStart(2, ' ')
-          case 'H': return pad(hour)
-          case 'I': return pad(hour % 12 === 0 ? 12 : hour % 12)
-          case 'M': return pad(min)
-          case 'S': return pad(sec)
-          case 'p': return hour < 12 ? 'AM' : 'PM'
-          case 'j': return pad(yday + 1, 3)
-          case 'w': return String(wday)
-          case 'a': return ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'][wday] ?? ''
-          case 'b': return ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'][mon] ?? ''
-          case 'c': return `${pad(year + 1900, 4)}-${pad(mon + 1)}-${pad(mday)} ${pad(hour)}:${pad(min)}:${pad(sec)}`
-          case 'x': return `${pad(mon + 1)}/${pad(mday)}/${pad((year + 1900) % 100)}`
-          case 'X': return `${pad(hour)}:${pad(min)}:${pad(sec)}`
-          case 'Z': return 'UTC'
-          case 'z': return '+0000'
-          case '%': return '%'
-          default: return all
+          case 'Y':
+            return String(year + 1900)
+          case 'y':
+            return pad((year + 1900) % 100)
+          case 'm':
+            return pad(mon + 1)
+          case 'd':
+            return pad(mday)
+          case 'e':
+            return String(mday).padStart(2, ' ')
+          case 'H':
+            return pad(hour)
+          case 'I':
+            return pad(hour % 12 === 0 ? 12 : hour % 12)
+          case 'M':
+            return pad(min)
+          case 'S':
+            return pad(sec)
+          case 'p':
+            return hour < 12 ? 'AM' : 'PM'
+          case 'j':
+            return pad(yday + 1, 3)
+          case 'w':
+            return String(wday)
+          case 'a':
+            return ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'][wday] ?? ''
+          case 'b':
+            return (
+              ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'][
+                mon
+              ] ?? ''
+            )
+          case 'c':
+            return `${pad(year + 1900, 4)}-${pad(mon + 1)}-${pad(mday)} ${pad(hour)}:${pad(min)}:${pad(sec)}`
+          case 'x':
+            return `${pad(mon + 1)}/${pad(mday)}/${pad((year + 1900) % 100)}`
+          case 'X':
+            return `${pad(hour)}:${pad(min)}:${pad(sec)}`
+          case 'Z':
+            return 'UTC'
+          case 'z':
+            return '+0000'
+          case '%':
+            return '%'
+          default:
+            return all
         }
       })
       const bytes = new TextEncoder().encode(text)
@@ -368,9 +420,9 @@ function emscripten(
     (...[index, ...args]: unknown[]): unknown => {
       const sp = stackSave()
       try {
-        const target = (exports['__indirect_function_table'] as WebAssembly.Table).get(Number(index)) as (
-          ...a: unknown[]
-        ) => unknown
+        const target = (exports['__indirect_function_table'] as WebAssembly.Table).get(
+          Number(index),
+        ) as (...a: unknown[]) => unknown
         return target(...args)
       } catch (error) {
         fn('_emscripten_stack_restore')(sp)
@@ -388,10 +440,12 @@ function emscripten(
     const result: ValueType = info.importResults.get(`${entry.module}.${entry.name}`) ?? 'void'
     const impl = entry.name.startsWith('invoke_')
       ? invoke(entry.name.slice('invoke_'.length))
-      : (host[entry.name] as ((...args: unknown[]) => unknown) | undefined) ??
-        (entry.name.startsWith('__syscall_') ? () => -ENOSYS : undefined)
+      : ((host[entry.name] as ((...args: unknown[]) => unknown) | undefined) ??
+        (entry.name.startsWith('__syscall_') ? () => -ENOSYS : undefined))
     const fail = (): never => {
-      throw new ModuleTrap(`the module called ${entry.module}.${entry.name}, which this host does not provide`)
+      throw new ModuleTrap(
+        `the module called ${entry.module}.${entry.name}, which this host does not provide`,
+      )
     }
     const body = impl ?? fail
     const namespace = (imports[entry.module] ??= {})
@@ -405,9 +459,9 @@ function emscripten(
     heap.set(bytes, at)
     heap[at + bytes.byteLength] = 0
   }
-  const instance = new WebAssembly.Instance(module, imports as WebAssembly.Imports)
+  const instance = new WebAssembly.Instance(module, imports)
   exports = instance.exports
-  memory = exports['memory'] as WebAssembly.Memory
+  const memory = exports['memory'] as WebAssembly.Memory
   views()
   if (boot) {
     // A restored instance gets memory and globals from the snapshot instead.

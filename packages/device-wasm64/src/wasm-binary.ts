@@ -21,7 +21,12 @@ export interface ImageInfo {
 
 export type ValueType = 'i32' | 'i64' | 'f32' | 'f64' | 'void' | 'ref'
 
-const VALUE_TYPES: Record<number, ValueType> = { 0x7f: 'i32', 0x7e: 'i64', 0x7d: 'f32', 0x7c: 'f64' }
+const VALUE_TYPES: Record<number, ValueType> = {
+  0x7f: 'i32',
+  0x7e: 'i64',
+  0x7d: 'f32',
+  0x7c: 'f64',
+}
 
 export const GLOBAL_EXPORT_PREFIX = '__aonode_global_'
 
@@ -89,9 +94,19 @@ class Reader {
       else if (op === 0x44) this.skip(8)
       else if (op === 0x23 || op === 0xd2) this.u()
       else if (op === 0xd0) this.byte()
-      else if (op === 0x6a || op === 0x6b || op === 0x6c || op === 0x7c || op === 0x7d || op === 0x7e) {
+      else if (
+        op === 0x6a ||
+        op === 0x6b ||
+        op === 0x6c ||
+        op === 0x7c ||
+        op === 0x7d ||
+        op === 0x7e
+      ) {
         /* extended-const arithmetic: no immediates */
-      } else throw new ImageFormatError(`unsupported opcode 0x${op.toString(16)} in a global initialiser`)
+      } else
+        throw new ImageFormatError(
+          `unsupported opcode 0x${op.toString(16)} in a global initialiser`,
+        )
     }
   }
 }
@@ -129,7 +144,8 @@ export function prepareImage(image: Uint8Array): ImageInfo {
     const size = top.u()
     const bodyStart = top.pos
     const end = bodyStart + size
-    if (end > image.byteLength) throw new ImageFormatError('a section runs past the end of the image')
+    if (end > image.byteLength)
+      throw new ImageFormatError('a section runs past the end of the image')
     const r = new Reader(image, bodyStart, end)
     if (id === SECTION_TYPE) {
       for (let n = r.u(); n > 0; n--) {
@@ -151,8 +167,7 @@ export function prepareImage(image: Uint8Array): ImageInfo {
         const kind = r.byte()
         if (kind === 0x00) {
           importResults.set(`${moduleName}.${fieldName}`, typeResults[r.u()] ?? 'void')
-        }
-        else if (kind === 0x01) {
+        } else if (kind === 0x01) {
           r.byte()
           r.limits()
         } else if (kind === 0x02) {
@@ -194,7 +209,12 @@ export function prepareImage(image: Uint8Array): ImageInfo {
       exportSection = { start: sectionStart, end, bodyStart: entriesStart, count }
     }
     // Sections with id > export (start, element, code, data...) come after: a new export section goes before them.
-    if (id !== 0 && id > SECTION_EXPORT && insertAt === image.byteLength && exportSection === undefined) {
+    if (
+      id !== 0 &&
+      id > SECTION_EXPORT &&
+      insertAt === image.byteLength &&
+      exportSection === undefined
+    ) {
       insertAt = sectionStart
     }
     top.pos = end
@@ -212,9 +232,12 @@ export function prepareImage(image: Uint8Array): ImageInfo {
   }
   if (added.length === 0) return { bytes: image, globals, memory64, initialPages, importResults }
 
-  const addedCount = globals.length - mutable.filter((i) => exportNames.has(`${GLOBAL_EXPORT_PREFIX}${i}`)).length
+  const addedCount =
+    globals.length - mutable.filter((i) => exportNames.has(`${GLOBAL_EXPORT_PREFIX}${i}`)).length
   const oldEntries =
-    exportSection === undefined ? new Uint8Array(0) : image.subarray(exportSection.bodyStart, exportSection.end)
+    exportSection === undefined
+      ? new Uint8Array(0)
+      : image.subarray(exportSection.bodyStart, exportSection.end)
   const body = [...uleb((exportSection?.count ?? 0) + addedCount), ...oldEntries, ...added]
   const section = new Uint8Array([SECTION_EXPORT, ...uleb(body.length), ...body])
   const cutStart = exportSection?.start ?? insertAt

@@ -80,7 +80,11 @@ function compute(runtime: Runtime): void {
 function serve(runtime: Runtime): never {
   let sequence = 0
   for (;;) {
-    for (let polls = 0; polls < SPIN_POLLS && Atomics.load(control, REQUEST) === sequence; polls++) {
+    for (
+      let polls = 0;
+      polls < SPIN_POLLS && Atomics.load(control, REQUEST) === sequence;
+      polls++
+    ) {
       // spin: the next message of a busy process usually arrives within microseconds
     }
     Atomics.wait(control, REQUEST, sequence)
@@ -89,7 +93,10 @@ function serve(runtime: Runtime): never {
       if (control[OP] === OP_COMPUTE) compute(runtime)
       else if (control[OP] === OP_SNAPSHOT) {
         const snapshot = runtime.snapshot()
-        port.postMessage(snapshot, [snapshot.data.buffer as ArrayBuffer, snapshot.pages.buffer as ArrayBuffer])
+        port.postMessage(snapshot, [
+          snapshot.data.buffer as ArrayBuffer,
+          snapshot.pages.buffer as ArrayBuffer,
+        ])
         control[STATUS] = STATUS_OK
       }
     } catch (error) {
@@ -102,7 +109,12 @@ function serve(runtime: Runtime): never {
 
 function boot(): Runtime | undefined {
   try {
-    const runtime = createRuntime(input.module, input.info as ImageInfo, { maxPages: input.maxPages }, input.base)
+    const runtime = createRuntime(
+      input.module,
+      input.info as ImageInfo,
+      { maxPages: input.maxPages },
+      input.base,
+    )
     for (const [msg, env, timestamp] of input.journal) runtime.call(msg, env, timestamp)
     Atomics.store(control, READY, READY_OK)
     return runtime

