@@ -4,7 +4,6 @@
  */
 import { readFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
-import { ConfigError } from './config.ts'
 import { startNode } from './start.ts'
 
 const USAGE = `usage:
@@ -49,11 +48,17 @@ export async function main(argv: readonly string[]): Promise<number> {
     case 'start': {
       if (values.port !== undefined && !/^\d+$/.test(values.port))
         throw new UsageError('--port must be a number')
-      await startNode({
-        ...(values.config === undefined ? {} : { config: values.config }),
-        ...(values.port === undefined ? {} : { port: Number(values.port) }),
-        ...(values.data === undefined ? {} : { dataDir: values.data }),
-      })
+      try {
+        await startNode({
+          ...(values.config === undefined ? {} : { config: values.config }),
+          ...(values.port === undefined ? {} : { port: Number(values.port) }),
+          ...(values.data === undefined ? {} : { dataDir: values.data }),
+        })
+      } catch (error) {
+        throw new Error(`cannot start: ${error instanceof Error ? error.message : String(error)}`, {
+          cause: error,
+        })
+      }
       return 0
     }
     case 'spawn':
@@ -222,9 +227,7 @@ if (import.meta.main) {
         error instanceof UsageError ||
         (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
       const message = error instanceof Error ? error.message : String(error)
-      process.stderr.write(
-        `aonode: ${usage || error instanceof ConfigError ? '' : 'cannot continue: '}${message}\n`,
-      )
+      process.stderr.write(`aonode: ${message}\n`)
       if (usage) process.stderr.write(`${USAGE}\n`)
       process.exitCode = usage ? 2 : 1
     },

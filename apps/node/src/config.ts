@@ -11,6 +11,12 @@ export interface DevicePackageSpec {
   readonly options?: Readonly<Record<string, unknown>>
 }
 
+export interface StoreSettings {
+  readonly kind: 'lmdb' | 'memory'
+  /** LMDB only: `false` skips fsync (survives a process crash, not a power loss). Default true. */
+  readonly durable?: boolean
+}
+
 export interface NodeConfig {
   readonly port: number
   /** Host to bind (default all interfaces). */
@@ -19,6 +25,8 @@ export interface NodeConfig {
   readonly dataDir: string
   readonly devices: readonly DevicePackageSpec[]
   readonly limits: Limits
+  /** The store backend: LMDB under `<dataDir>/store` (default), or memory (nothing persists). */
+  readonly store: StoreSettings
   /** pino level: `fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`. */
   readonly logLevel: string
   /** Milliseconds to wait for in-flight requests on shutdown before closing anyway. */
@@ -38,6 +46,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   dataDir: './data',
   devices: DEFAULT_DEVICES,
   limits: DEFAULT_LIMITS,
+  store: { kind: 'lmdb' },
   logLevel: 'info',
   shutdownGraceMs: 10_000,
 }
@@ -96,6 +105,7 @@ export function mergeConfig(base: NodeConfig, input: unknown, dir: string): Node
   if (!isRecord(input)) throw new ConfigError('config must be a JSON object')
   const known = new Set([
     '$schema',
+    'store',
     'port',
     'host',
     'dataDir',
@@ -161,6 +171,25 @@ function parseDevices(input: unknown): DevicePackageSpec[] {
       ...(options === undefined ? {} : { options }),
     }
   })
+}
+
+function parseStore(input: unknown): StoreSettings {
+  if (!isRecord(input)) throw new ConfigError('config: "store" must be an object')
+  for (const key of Object.keys(input)) {
+    if (key !== 'kind' && key !== 'durable')
+      throw new ConfigError(`config: store has unknown field "${key}"`)
+  }
+  const kind = input['kind'] ?? 'lmdb'
+  if (kind !== 'lmdb' && kind !== 'memory') {
+    throw new ConfigError(
+      `config: store.kind must be "lmdb" or "memory", got ${JSON.stringify(kind)}`,
+    )
+  }
+  const durable = input['durable']
+  if (durable !== undefined && typeof durable !== 'boolean') {
+    throw new ConfigError('config: store.durable must be true or false')
+  }
+  return durable === undefined ? { kind } : { kind, durable }
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -105,7 +105,17 @@ export async function createNode(options: CreateNodeOptions = {}): Promise<AoNod
   }
 
   const ownsStore = options.store === undefined
-  const store = options.store ?? (await createStore({ path: join(config.dataDir, 'store') }))
+  const store =
+    options.store ??
+    (await createStore(
+      config.store.kind === 'memory'
+        ? { kind: 'memory' }
+        : {
+            kind: 'lmdb',
+            path: join(config.dataDir, 'store'),
+            ...(config.store.durable === undefined ? {} : { durable: config.store.durable }),
+          },
+    ))
   const resolver = createResolver({
     registry,
     store,
