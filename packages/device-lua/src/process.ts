@@ -49,7 +49,7 @@ export class LuaProcess {
   readonly allowed: ReadonlySet<string>
   /** The state this process last returned: keys still identical are not pushed again. */
   private last: Message | undefined
-  /** Host values whose Lua tables sit in the state table (pinned, so their addresses stay theirs). */
+  /** Host values (tables, long strings) in the state table, pinned so their addresses stay theirs. */
   private readonly pinned = new Map<string, { address: number; value: Value }>()
   private queue: Promise<unknown> = Promise.resolve()
 
@@ -150,8 +150,7 @@ export class LuaProcess {
     )
     const T = vm.thread
     const outcome = this.outcome(T, count, fn)
-    const value =
-      outcome.index === 0 ? null : (vm.readValue(T, outcome.index, 0, new Set()) ?? null)
+    const value = outcome.index === 0 ? null : (vm.readValue(T, outcome.index) ?? null)
     vm.lua._lua_settop(T, 0)
     return value
   }
@@ -164,7 +163,7 @@ export class LuaProcess {
   private outcome(T: Pointer, count: number, fn: string): Outcome {
     const vm = this.vm
     if (count >= 2 && vm.lua._lua_type(T, 1) === T_STRING) {
-      const status = vm.readValue(T, 1, 0, new Set())
+      const status = vm.readValue(T, 1)
       if (status !== 'ok') {
         const text = vm.errorText(T, 2)
         vm.lua._lua_settop(T, 0)
@@ -191,8 +190,9 @@ export class LuaProcess {
       if (last !== undefined && Object.hasOwn(last, key) && last[key] === value) continue
       vm.pushString(T, key)
       vm.pushValue(T, value, 0)
-      if (lua._lua_type(T, -1) === T_TABLE) {
-        this.pinned.set(key, { address: lua._lua_topointer(T, -1), value })
+      const address = vm.identity(T, -1)
+      if (address !== 0) {
+        this.pinned.set(key, { address, value })
         vm.pin(T, key, -1)
       } else {
         this.pinned.delete(key)
@@ -216,15 +216,12 @@ export class LuaProcess {
     const out: Record<string, Value> = {}
     lua._lua_pushnil(T)
     while (lua._lua_next(T, index) !== 0) {
-      const keyValue =
-        lua._lua_type(T, -2) === T_TABLE ? undefined : vm.readValue(T, -2, 0, new Set())
+      const keyValue = lua._lua_type(T, -2) === T_TABLE ? undefined : vm.readValue(T, -2)
       if (keyValue !== undefined && !(keyValue instanceof Uint8Array)) {
         const key = normalizeKey(textOf(keyValue))
         const pin = this.pinned.get(key)
         const value =
-          pin !== undefined && lua._lua_topointer(T, -1) === pin.address
-            ? pin.value
-            : vm.readValue(T, -1, 0, new Set())
+          pin !== undefined && vm.identity(T, -1) === pin.address ? pin.value : vm.readValue(T, -1)
         if (value !== undefined) out[key] = value
       }
       lua._lua_settop(T, -2)

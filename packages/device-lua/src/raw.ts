@@ -78,11 +78,82 @@ export const T_STRING = 4
 export const T_TABLE = 5
 export const T_FUNCTION = 6
 
+/** The slice of the WebAssembly API used here (the project's TypeScript libs do not declare it). */
+interface WasmInstance {
+  readonly exports: Record<string, unknown>
+}
+interface WasmApi {
+  instantiate: (this: void, source: unknown, imports?: Record<string, unknown>) => Promise<unknown>
+  compile: (this: void, bytes: Uint8Array) => Promise<object>
+  validate: (this: void, bytes: Uint8Array) => boolean
+}
+const wasmGlobal = globalThis as unknown as { WebAssembly: WasmApi }
+
+let compiled: { bytes: Uint8Array; module: object } | undefined
+let creating: Promise<unknown> = Promise.resolve()
+
 /**
  * A fresh emscripten instance of wasmoon's Lua (its own linear memory): one per process, so an
  * out-of-memory or a corrupted heap stays inside one process, and a heap copy captures exactly one.
+ *
+ * wasmoon exposes the C API only through assertion wrappers (`function(){...; return f.apply(...)}`),
+ * which cost more than the calls themselves on the hot path. While wasmoon instantiates its own
+ * `glue.wasm` we catch the instance to call its exports directly, and reuse the compiled module.
+ * Creations are serialised so that each instance is matched to its own factory.
  */
-export async function instantiateLua(): Promise<RawLua> {
-  const wasm = await new LuaFactory().getLuaModule()
-  return wasm.module as unknown as RawLua
+export function instantiateLua(): Promise<RawLua> {
+  const run = creating.then(create)
+  creating = run.catch(() => undefined)
+  return run
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
+async function create(): Promise<RawLua> {
+  const api = wasmGlobal.WebAssembly
+  const original = api.instantiate
+  let exports: Record<string, unknown> | undefined
+  const patched = async (source: unknown, imports?: Record<string, unknown>): Promise<unknown> => {
+    const bytes = ArrayBuffer.isView(source)
+      ? new Uint8Array(source.buffer, source.byteOffset, source.byteLength)
+      : source instanceof ArrayBuffer
+        ? new Uint8Array(source)
+        : undefined
+    // Only wasmoon's glue.wasm is ours; anything else instantiating meanwhile passes through.
+    const env = imports?.['env'] as Record<string, unknown> | undefined
+    const ours =
+      exports === undefined &&
+      bytes !== undefined &&
+      typeof env?.['_emscripten_throw_longjmp'] === 'function' &&
+      (compiled === undefined ? api.validate(bytes) : sameBytes(bytes, compiled.bytes))
+    if (!ours) return original.call(api, source, imports)
+    compiled ??= { bytes: bytes.slice(), module: await api.compile(bytes) }
+    const instance = (await original.call(api, compiled.module, imports)) as WasmInstance
+    exports = instance.exports
+    return { module: compiled.module, instance }
+  }
+  api.instantiate = patched
+  let module: Record<string, unknown>
+  try {
+    module = (await new LuaFactory().getLuaModule()).module as unknown as Record<string, unknown>
+  } finally {
+    api.instantiate = original
+  }
+  const raw: Record<string, unknown> = {
+    addFunction: module['addFunction'],
+    get HEAPU8() {
+      return module['HEAPU8']
+    },
+    get HEAPU32() {
+      return module['HEAPU32']
+    },
+  }
+  for (const [name, value] of Object.entries(exports ?? {})) {
+    if (typeof value === 'function') raw[`_${name}`] = value
+  }
+  return raw as unknown as RawLua
 }

@@ -160,6 +160,7 @@ export class LuaVm {
   private sliceStart = 0
   private stop: StopReason = undefined
   private memoryRefused = false
+  private buffer: Buffer | undefined
   /**
    * The memory cap holds only while Lua code runs: a failed allocation in host-side pushes or error
    * handling would be outside any protected call, where Lua can only abort.
@@ -326,7 +327,7 @@ export class LuaVm {
       lua._lua_settop(L, -3)
       throw new DeviceError('DEVICE_FAILED', `lua: host helper ${name} failed: ${message}`)
     }
-    const result = this.readValue(L, -1, 0, new Set())
+    const result = this.readValue(L, -1)
     lua._lua_settop(L, -3)
     return result
   }
@@ -407,6 +408,19 @@ export class LuaVm {
     this.s.state = lua._luaL_ref(L, LUA_REGISTRYINDEX)
   }
 
+  /**
+   * An address that stays the value's own while the value is pinned: a table's, or a long string's
+   * bytes (short strings are cheap to read again). 0 for anything else.
+   */
+  identity(L: Pointer, idx: number): number {
+    const lua = this.lua
+    const type = lua._lua_type(L, idx)
+    if (type === T_TABLE) return lua._lua_topointer(L, idx)
+    if (type !== T_STRING) return 0
+    const ptr = lua._lua_tolstring(L, idx, this.s.out)
+    return (lua.HEAPU32[this.s.out >> 2] as number) > 64 ? ptr : 0
+  }
+
   /** Keeps `pinned[key] = value at idx` so a table the host pushed keeps its address while tracked. */
   pin(L: Pointer, key: string, idx: number): void {
     const lua = this.lua
@@ -457,10 +471,10 @@ export class LuaVm {
           }),
         )
       }
-      const op = this.readValue(T, first + 1, 0, new Set())
+      const op = this.readValue(T, first + 1)
       const opArgs: Value[] = []
       for (let i = first + 2; i <= first + nres - 1; i++) {
-        opArgs.push(this.readValue(T, i, 0, new Set()) ?? null)
+        opArgs.push(this.readValue(T, i) ?? null)
       }
       lua._lua_settop(T, first - 1)
       const answer = await onRequest(textOf(op), opArgs)
@@ -544,7 +558,7 @@ export class LuaVm {
 
   /** Text of an error value (a string, or a table/message rendered by its `message`/`body`). */
   errorText(L: Pointer, idx: number): string {
-    const value = this.readValue(L, idx, 0, new Set())
+    const value = this.readValue(L, idx)
     if (typeof value === 'string') return value
     if (value instanceof Uint8Array) return new TextDecoder().decode(value)
     if (isMessage(value)) {
@@ -666,31 +680,33 @@ export class LuaVm {
     }
   }
 
+  /** A Buffer over the current linear memory (renewed when the memory grows). */
+  private heapBuffer(): Buffer {
+    const heap = this.lua.HEAPU8
+    if (this.buffer?.buffer !== heap.buffer) {
+      this.buffer = Buffer.from(heap.buffer, heap.byteOffset, heap.byteLength)
+    }
+    return this.buffer
+  }
+
+  /** A Lua string: text if it is UTF-8 without stray control bytes, else a binary (copied). */
   private readString(L: Pointer, idx: number): string | Uint8Array {
     const lua = this.lua
     const lenPtr = this.s.out
     const ptr = lua._lua_tolstring(L, idx, lenPtr)
-    const length = lua.HEAPU32[lenPtr >> 2] as number
+    const end = ptr + (lua.HEAPU32[lenPtr >> 2] as number)
     const heap = lua.HEAPU8
-    if (length <= 64) {
-      let ascii = true
-      for (let i = 0; i < length; i++) {
-        const byte = heap[ptr + i] as number
-        if (byte >= 0x80 || !isTextByte(byte)) {
-          ascii = false
-          break
-        }
-      }
-      if (ascii) return String.fromCharCode(...heap.subarray(ptr, ptr + length))
+    let ascii = true
+    for (let i = ptr; i < end; i++) {
+      const byte = heap[i] as number
+      if (byte >= 0x80) ascii = false
+      else if (byte < 0x20 && !isTextByte(byte)) return heap.slice(ptr, end)
     }
-    const bytes = heap.subarray(ptr, ptr + length)
-    for (let i = 0; i < length; i++) {
-      if (!isTextByte(bytes[i] as number)) return bytes.slice()
-    }
+    if (ascii) return this.heapBuffer().toString('latin1', ptr, end)
     try {
-      return textDecoder.decode(bytes)
+      return textDecoder.decode(heap.subarray(ptr, end))
     } catch {
-      return bytes.slice()
+      return heap.slice(ptr, end)
     }
   }
 
@@ -709,7 +725,7 @@ export class LuaVm {
    * Reads the Lua value at `idx`: tables whose keys are exactly 1..n become lists, other tables
    * messages; functions, userdata and threads are left out (undefined).
    */
-  readValue(L: Pointer, idx: number, depth: number, seen: Set<number>): Value | undefined {
+  readValue(L: Pointer, idx: number, depth = 0, seen?: Set<number>): Value | undefined {
     const lua = this.lua
     switch (lua._lua_type(L, idx)) {
       case T_STRING:
@@ -725,8 +741,9 @@ export class LuaVm {
     }
   }
 
-  private readTable(L: Pointer, abs: number, depth: number, seen: Set<number>): Value {
+  private readTable(L: Pointer, abs: number, depth: number, parents?: Set<number>): Value {
     const lua = this.lua
+    const seen = parents ?? new Set<number>()
     const address = lua._lua_topointer(L, abs)
     if (depth > MAX_DEPTH || seen.has(address)) {
       throw new DeviceError(
