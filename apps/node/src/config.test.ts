@@ -80,6 +80,18 @@ describe('mergeConfig', () => {
     expect(merge({ port: 70000 })).toThrow(/port/)
   })
 
+  it('reads the store kind and durability', () => {
+    expect(mergeConfig(DEFAULT_CONFIG, { store: { kind: 'memory' } }, '/').store).toEqual({
+      kind: 'memory',
+    })
+    expect(mergeConfig(DEFAULT_CONFIG, { store: { durable: false } }, '/').store).toEqual({
+      kind: 'lmdb',
+      durable: false,
+    })
+    expect(merge({ store: { kind: 'redis' } })).toThrow(/store.kind must be "lmdb" or "memory"/)
+    expect(merge({ store: { durable: 'no' } })).toThrow(/store.durable/)
+  })
+
   it('keeps the defaults for fields the file leaves out', () => {
     const config = mergeConfig(DEFAULT_CONFIG, { logLevel: 'debug' }, '/srv')
     expect(config.devices).toBe(DEFAULT_DEVICES)

@@ -130,6 +130,7 @@ export function mergeConfig(base: NodeConfig, input: unknown, dir: string): Node
   }
   if (input['devices'] !== undefined)
     config = { ...config, devices: parseDevices(input['devices']) }
+  if (input['store'] !== undefined) config = { ...config, store: parseStore(input['store']) }
   if (input['limits'] !== undefined) {
     const limits = input['limits']
     if (!isRecord(limits)) throw new ConfigError('config: "limits" must be an object')
