@@ -194,6 +194,18 @@ describe('scheduler@1.0 schedule GET', () => {
     })
   })
 
+  it('serves recent assignments from memory exactly as the store has them', async () => {
+    const scheduler = client(createSchedulerDevice({ recentAssignments: 3 }))
+    const pid = (await scheduler.post(definition))['process'] as string
+    for (let i = 0; i < 20; i++) await scheduler.post({ target: pid, i })
+    const mixed = await scheduler.call('assignments', {}, { process: pid })
+    const stored = await client().call('assignments', {}, { process: pid })
+    expect((mixed['assignments'] as Message[]).map((a) => a['slot'])).toEqual(
+      Array.from({ length: 21 }, (_, i) => i),
+    )
+    expect(mixed['assignments']).toEqual(stored['assignments'])
+  })
+
   it('lists a page range and the assignments key in slot order', async () => {
     const scheduler = client()
     const pid = (await scheduler.post(definition))['process'] as string

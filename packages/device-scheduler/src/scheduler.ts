@@ -30,6 +30,8 @@ export const MAX_PAGE = 1000
 export interface SchedulerOptions {
   /** Page size of `GET schedule` and `assignments` (default and maximum 1,000). */
   readonly maxPage?: number
+  /** Newest assignments per process kept in memory for compute (1x to 2x this; default 1,000). */
+  readonly recentAssignments?: number
 }
 
 /** The in-memory head of one process's schedule. Slots are assigned here, synchronously, in order. */
@@ -42,6 +44,9 @@ interface Timeline {
   chain: Uint8Array
   /** Set when a write failed: later slots may be in flight, so the timeline refuses new work. */
   broken?: Error
+  /** The newest assignments, from slot `tailStart` on, so compute reads them without decoding. */
+  tail: Message[]
+  tailStart: number
 }
 
 /** Request keys that route the request rather than belong to the scheduled message. */
@@ -82,7 +87,7 @@ class Schedules {
 
   private recover(pid: string): Timeline {
     const latest = this.store.read(latestKey(pid))
-    if (latest === undefined) return { next: 0, durable: -1, chain: EMPTY }
+    if (latest === undefined) return emptyTimeline()
     const head = decodeMessage(latest)
     const slot = toInteger(getOwn(head, 'slot'))
     const chain = getOwn(head, 'hash-chain')
@@ -91,9 +96,23 @@ class Schedules {
         device: SCHEDULER_DEVICE,
       })
     }
-    return { next: slot + 1, durable: slot, chain: Buffer.from(chain, 'base64url') }
+    return {
+      next: slot + 1,
+      durable: slot,
+      chain: Buffer.from(chain, 'base64url'),
+      tail: [],
+      tailStart: slot + 1,
+    }
   }
 }
+
+const emptyTimeline = (): Timeline => ({
+  next: 0,
+  durable: -1,
+  chain: EMPTY,
+  tail: [],
+  tailStart: 0,
+})
 
 const sha256 = (...parts: Uint8Array[]): Buffer => {
   const hash = createHash('sha256')
@@ -189,6 +208,7 @@ function optionalSlot(req: Message, key: string): number | undefined {
 
 export function createSchedulerDevice(options: SchedulerOptions = {}): Device {
   const maxPage = Math.max(1, Math.min(MAX_PAGE, options.maxPage ?? MAX_PAGE))
+  const tailSize = Math.max(1, options.recentAssignments ?? 1000)
   const byStore = new WeakMap<Store, Schedules>()
   const schedulesOf = (ctx: ResolveContext): Schedules => {
     let schedules = byStore.get(ctx.store)
@@ -231,7 +251,7 @@ export function createSchedulerDevice(options: SchedulerOptions = {}): Device {
           { device: SCHEDULER_DEVICE },
         )
       }
-      timeline = { next: 0, durable: -1, chain: EMPTY }
+      timeline = emptyTimeline()
     } else {
       pid = requestedProcess(base, message, TARGET)
       timeline = schedules.timeline(pid)
@@ -264,6 +284,11 @@ export function createSchedulerDevice(options: SchedulerOptions = {}): Device {
     if (spawn) schedules.timelines.set(pid, timeline)
     timeline.next = slot + 1
     timeline.chain = chain
+    timeline.tail.push(assignment)
+    if (timeline.tail.length >= 2 * tailSize) {
+      timeline.tail = timeline.tail.slice(tailSize)
+      timeline.tailStart += tailSize
+    }
     const durable = schedules.store.batch(writes)
     // A definition also goes to the message cache, so `/<process ID>~process@1.0/...` loads it.
     const cached = spawn ? cacheDefinition(pid, message, ctx) : undefined
@@ -294,6 +319,11 @@ export function createSchedulerDevice(options: SchedulerOptions = {}): Device {
     const last = Math.min(to, from + maxPage - 1)
     const assignments: Message[] = []
     for (let slot = from; slot <= last; slot++) {
+      const recent = timeline.tail[slot - timeline.tailStart]
+      if (recent !== undefined && slot >= timeline.tailStart) {
+        assignments.push(recent)
+        continue
+      }
       const bytes = schedules.store.read(assignmentKey(pid, slot))
       if (bytes === undefined) {
         throw new DeviceError('UNAVAILABLE', `process ${pid}: slot ${slot} is missing`, {
