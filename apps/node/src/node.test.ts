@@ -1,7 +1,7 @@
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { defineDevice, type Device, type ResolveContext } from '@aonode/core'
+import { defineDevice, type Device, type Message, type ResolveContext } from '@aonode/core'
 import { createMemoryStore } from '@aonode/device-cache'
 import { pino } from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -27,7 +27,8 @@ let released: (() => void) | undefined
 const probe = defineDevice({
   info: { name: 'probe@1.0', core: '^0.1.0', package: { name: 'probe-pkg', version: '1.2.3' } },
   keys: {
-    options: (_base, _req, ctx: ResolveContext) => ({ ...ctx.node.devices?.['probe@1.0'] }),
+    options: (_base, _req, ctx: ResolveContext) =>
+      ({ ...ctx.node.devices?.['probe@1.0'] }) as Message,
     computed: (_base, _req, ctx: ResolveContext) => {
       const metrics = ctx.node['metrics'] as { count(name: string, by?: number): void }
       metrics.count('slots_computed_total', 2)
