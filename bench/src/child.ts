@@ -14,6 +14,8 @@ export interface ChildServer {
   readonly startMs: number
   /** Resident set size of the server process now, in bytes (Linux `/proc`). */
   rssBytes(): number
+  /** The last few KB the server wrote to stderr (to explain a failure). */
+  stderrTail(): string
   /** SIGTERM to the process group, then SIGKILL if it has not exited after `graceMs`. */
   stop(graceMs?: number): Promise<void>
 }
@@ -86,6 +88,7 @@ export async function startChild(
     url,
     pid,
     startMs,
+    stderrTail: () => stderr,
     rssBytes: () => {
       const status = readFileSync(`/proc/${pid}/status`, 'utf8')
       const kb = /VmRSS:\s+(\d+) kB/.exec(status)?.[1]

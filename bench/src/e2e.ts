@@ -17,6 +17,7 @@ import {
   type NodeInfo,
 } from './node-client.ts'
 import type { BenchFigure, Missing } from './summary.ts'
+import { openInProcess, type InProcessNode } from './in-process.ts'
 import { MissingCode, TARGETS, type ExecTarget } from './targets.ts'
 
 export interface Settings {
@@ -148,7 +149,7 @@ export const tempDataDir = (): string => mkdtempSync(join(tmpdir(), 'aonode-benc
 
 /** Spawns a process of `target`, or explains why it cannot (device or code not there yet). */
 async function spawnTarget(
-  node: RunningNode,
+  node: { readonly client: Client; readonly info: NodeInfo },
   target: ExecTarget,
 ): Promise<{ pid: string } | { why: string }> {
   if (!Object.keys(node.info.devices).some((name) => name.toLowerCase() === target.device))
@@ -265,6 +266,7 @@ export async function nowSection(session: Session, node: RunningNode): Promise<v
  * computes it. The batch size follows the device's speed so each run lasts about half a second.
  */
 export async function computeSection(session: Session, node: RunningNode): Promise<void> {
+  const { server } = node
   for (const target of TARGETS) {
     const name = `compute over HTTP: ${target.name}`
     const spawned = await spawnTarget(node, target)
@@ -290,96 +292,97 @@ export async function computeSection(session: Session, node: RunningNode): Promi
       session.figures.push(f)
       session.log(`  ${name}: ${Math.round(f.median)} msg/s (batches of ${size})`)
     } catch (error) {
-      session.missing.push({ package: 'e2e', name, why: (error as Error).message.slice(0, 200) })
+      const node = server.stderrTail().trim().split('\n').at(-1) ?? ''
+      const why = `${(error as Error).message.slice(0, 200)}${node === '' ? '' : ` (node: ${node})`}`
+      session.missing.push({ package: 'e2e', name, why })
     }
   }
 }
 
-/** RSS per idle live process for the Lua and WASM targets, on a fresh node. */
+/**
+ * RSS per idle live process for the Lua and WASM targets: each target on a fresh node, spawning a
+ * few processes per run (each computes one message, so its live worker stays in memory) and
+ * dividing the growth of the node's RSS. Stays below process@1.0's default cap of 64 live workers.
+ */
 export async function memorySection(session: Session): Promise<void> {
-  const dataDir = tempDataDir()
-  const node = await startBenchNode(dataDir)
-  try {
-    for (const target of TARGETS.filter((t) => t.name !== 'test-exec')) {
-      const name = `RSS per idle live process: ${target.name}`
-      const perRun = target.name.startsWith('aos') ? 3 : 10
+  for (const target of TARGETS.filter((t) => t.name !== 'test-exec')) {
+    const name = `RSS per idle live process: ${target.name}`
+    const perRun = target.name.startsWith('aos') ? 3 : 8
+    const dataDir = tempDataDir()
+    const node = await startBenchNode(dataDir)
+    try {
       const runs: number[] = []
-      try {
-        for (let run = 0; run <= session.settings.runs; run++) {
-          const before = node.server.rssBytes()
-          for (let i = 0; i < perRun; i++) {
-            const spawned = await spawnTarget(node, target)
-            if ('why' in spawned) throw new MissingCode(spawned.why)
-            await schedule(node.client, spawned.pid, uniqueMessage(target))
-            await nowSlot(node.client, spawned.pid)
-          }
-          await new Promise((resolve) => setTimeout(resolve, 200))
-          if (run > 0) runs.push((node.server.rssBytes() - before) / perRun / 2 ** 20)
+      for (let run = 0; run <= session.settings.runs; run++) {
+        const before = node.server.rssBytes()
+        for (let i = 0; i < perRun; i++) {
+          const spawned = await spawnTarget(node, target)
+          if ('why' in spawned) throw new MissingCode(spawned.why)
+          await schedule(node.client, spawned.pid, uniqueMessage(target))
+          await nowSlot(node.client, spawned.pid)
         }
-        const f = figure(name, 'MB', runs)
-        session.figures.push(f)
-        session.log(`  ${name}: ${f.median.toFixed(2)} MB`)
-      } catch (error) {
-        session.missing.push({ package: 'e2e', name, why: (error as Error).message.slice(0, 200) })
+        await new Promise((resolve) => setTimeout(resolve, 200))
+        if (run > 0) runs.push((node.server.rssBytes() - before) / perRun / 2 ** 20)
       }
+      const f = figure(name, 'MB', runs)
+      session.figures.push(f)
+      session.log(`  ${name}: ${f.median.toFixed(2)} MB`)
+    } catch (error) {
+      session.missing.push({ package: 'e2e', name, why: (error as Error).message.slice(0, 200) })
+    } finally {
+      await node.stop()
+      rmSync(dataDir, { recursive: true, force: true })
     }
-  } finally {
-    await node.stop()
-    rmSync(dataDir, { recursive: true, force: true })
   }
 }
 
 /**
  * Restart-to-`now` for processes of 1,000 / 10,000 / 100,000 slots (test-exec), and how the cost
- * per message changes as a process grows from 1,000 to 100,000 slots. Slots are scheduled in bulk
- * (64 requests in flight); each restart stops the node with SIGTERM (it snapshots its live
- * processes) and times the first `now` of each process on the new node.
+ * per message changes as a process grows from 1,000 to 100,000 slots. The slots are scheduled and
+ * computed in bulk by the same node in this process (no sockets); the measurements are over HTTP
+ * against the node under test started on that data directory. Each restart stops the node with
+ * SIGTERM (it snapshots its live processes) and times the first `now` of each process.
  */
 export async function restartSection(session: Session): Promise<void> {
   const target = TARGETS[0] as ExecTarget
+  const sizes = session.settings.restartSlots
+  const largest = Math.max(...sizes)
+  const growthFrom = Math.min(1_000, ...sizes)
   const dataDir = tempDataDir()
-  let node = await startBenchNode(dataDir)
+  const pids = new Map<number, string>()
+  const fill = async (client: Client, pid: string, upTo: number): Promise<void> => {
+    const current = await nowSlot(client, pid)
+    await sendMany(upTo - current, 64, () => schedule(client, pid, uniqueMessage(target)))
+    await nowSlot(client, pid)
+  }
+  const inBulk = async (build: (node: InProcessNode) => Promise<void>): Promise<void> => {
+    const started = performance.now()
+    const node = await openInProcess(dataDir)
+    try {
+      await build(node)
+    } finally {
+      await node.node.close()
+    }
+    session.log(`  built in bulk in ${Math.round(performance.now() - started)} ms`)
+  }
+  let node: RunningNode | undefined
   try {
-    const sizes = session.settings.restartSlots
-    const largest = Math.max(...sizes)
-    const pids = new Map<number, string>()
-    for (const size of sizes) {
-      const spawned = await spawnTarget(node, target)
-      if ('why' in spawned) throw new Error(spawned.why)
-      pids.set(size, spawned.pid)
-    }
-    const fill = async (pid: string, upTo: number): Promise<void> => {
-      const current = await nowSlot(node.client, pid)
-      await sendMany(upTo - current, 64, () => schedule(node.client, pid, uniqueMessage(target)))
-      await nowSlot(node.client, pid)
-    }
-    // Growth: the same batch at 1,000 slots and at the largest size.
-    const growthPid = pids.get(largest) as string
-    const growth = async (at: number): Promise<void> => {
-      const batch = 500
-      const scheduleCost: number[] = []
-      const computeCost: number[] = []
-      for (let run = 0; run <= session.settings.runs; run++) {
-        let start = performance.now()
-        await sendMany(batch, 16, () => schedule(node.client, growthPid, uniqueMessage(target)))
-        const scheduled = performance.now() - start
-        start = performance.now()
-        await nowSlot(node.client, growthPid)
-        const computed = performance.now() - start
-        if (run === 0) continue
-        scheduleCost.push((scheduled * 1000) / batch)
-        computeCost.push((computed * 1000) / batch)
+    await inBulk(async ({ node: inProcess, client }) => {
+      const at = { client, info: inProcess.info }
+      for (const size of sizes) {
+        const spawned = await spawnTarget(at, target)
+        if ('why' in spawned) throw new Error(spawned.why)
+        pids.set(size, spawned.pid)
+        await fill(client, spawned.pid, size === largest ? growthFrom : size)
       }
-      const slots = at.toLocaleString('en-US')
-      session.figures.push(
-        figure(`schedule cost per message at ${slots} slots`, 'µs', scheduleCost),
-      )
-      session.figures.push(figure(`compute cost per message at ${slots} slots`, 'µs', computeCost))
-    }
-    await fill(growthPid, 1_000)
-    await growth(1_000)
-    for (const size of sizes) await fill(pids.get(size) as string, size)
-    await growth(largest)
+    })
+    const growthPid = pids.get(largest) as string
+    node = await startBenchNode(dataDir)
+    await growth(session, node, target, growthPid, growthFrom)
+    await node.stop()
+    node = undefined
+    await inBulk(({ client }) => fill(client, growthPid, largest))
+    node = await startBenchNode(dataDir)
+    await growth(session, node, target, growthPid, largest)
 
     const restart: Record<number, number[]> = {}
     const boot: number[] = []
@@ -397,10 +400,9 @@ export async function restartSection(session: Session): Promise<void> {
     }
     session.figures.push(figure('node start to listening', 'ms', boot))
     for (const size of sizes) {
-      const slots = size.toLocaleString('en-US')
       session.figures.push(
         figure(
-          `restart-to-now, ${slots} slots`,
+          `restart-to-now, ${size.toLocaleString('en-US')} slots`,
           'ms',
           restart[size] ?? [],
           size === 100_000 ? { op: '<=', value: 500, issue: 4 } : undefined,
@@ -409,7 +411,37 @@ export async function restartSection(session: Session): Promise<void> {
     }
     session.log(`  restart-to-now: ${JSON.stringify(restart)}`)
   } finally {
-    await node.stop()
+    await node?.stop()
     rmSync(dataDir, { recursive: true, force: true })
   }
+}
+
+/** The same 500-message batch scheduled (16 clients) and computed on a process of `at` slots. */
+async function growth(
+  session: Session,
+  node: RunningNode,
+  target: ExecTarget,
+  pid: string,
+  at: number,
+): Promise<void> {
+  const batch = 500
+  const scheduleCost: number[] = []
+  const computeCost: number[] = []
+  for (let run = 0; run <= session.settings.runs; run++) {
+    let start = performance.now()
+    await sendMany(batch, 16, () => schedule(node.client, pid, uniqueMessage(target)))
+    const scheduled = performance.now() - start
+    start = performance.now()
+    await nowSlot(node.client, pid)
+    const computed = performance.now() - start
+    if (run === 0) continue // warm-up
+    scheduleCost.push((scheduled * 1000) / batch)
+    computeCost.push((computed * 1000) / batch)
+  }
+  const slots = at.toLocaleString('en-US')
+  session.figures.push(figure(`schedule cost per message at ${slots} slots`, 'µs', scheduleCost))
+  session.figures.push(figure(`compute cost per message at ${slots} slots`, 'µs', computeCost))
+  session.log(
+    `  growth at ${slots} slots: schedule ${scheduleCost.join(', ')} compute ${computeCost.join(', ')}`,
+  )
 }

@@ -29,6 +29,14 @@ export function createClient(baseUrl: string, maxSockets = 256): Client {
   const url = new URL(baseUrl)
   const agent = new Agent({ keepAlive: true, maxSockets })
   const call: Client['call'] = (method, path, body, contentType) =>
+    send(method, path, body, contentType).catch((error: Error & { reusedSocket?: boolean }) => {
+      // The server may close an idle keep-alive socket just as a request goes out on it (the
+      // race Node's docs describe for `request.reusedSocket`): nothing reached it, so send again.
+      if (error.reusedSocket === true && (error as { code?: string }).code === 'ECONNRESET')
+        return send(method, path, body, contentType)
+      throw error
+    })
+  const send: Client['call'] = (method, path, body, contentType) =>
     new Promise((resolve, reject) => {
       const payload =
         body === undefined
@@ -63,22 +71,23 @@ export function createClient(baseUrl: string, maxSockets = 256): Client {
           res.on('error', reject)
         },
       )
-      req.on('error', reject)
+      req.on('error', (error) => reject(Object.assign(error, { reusedSocket: req.reusedSocket })))
       req.end(payload)
     })
   return {
     call,
-    async json(method, path, body, contentType) {
-      const answer = await call(method, path, body, contentType)
-      if (answer.status < 200 || answer.status > 299)
-        throw new Error(`${method} ${path}: ${answer.status} ${answer.text.slice(0, 300)}`)
-      const type = String(answer.headers['content-type'] ?? '')
-      return type.startsWith('application/json')
-        ? (JSON.parse(answer.text) as unknown)
-        : answer.text
-    },
+    json: async (method, path, body, contentType) =>
+      parseAnswer(`${method} ${path}`, await call(method, path, body, contentType)),
     close: () => agent.destroy(),
   }
+}
+
+/** A 2xx answer's JSON (or text); otherwise an error naming the request and the status. */
+export function parseAnswer(request: string, answer: HttpAnswer): unknown {
+  if (answer.status < 200 || answer.status > 299)
+    throw new Error(`${request}: ${answer.status} ${answer.text.slice(0, 300)}`)
+  const type = String(answer.headers['content-type'] ?? '')
+  return type.startsWith('application/json') ? (JSON.parse(answer.text) as unknown) : answer.text
 }
 
 export interface LoadOptions {

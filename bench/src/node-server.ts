@@ -15,6 +15,7 @@ await startNode({
     devices: BENCH_DEVICE_PACKAGES,
     logLevel: process.env['AONODE_LOG_LEVEL'] ?? 'warn',
   },
+  host: '127.0.0.1',
   port: Number(process.env['AONODE_PORT'] ?? '0'),
   ...(process.env['AONODE_DATA'] === undefined ? {} : { dataDir: process.env['AONODE_DATA'] }),
 })
