@@ -2,6 +2,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import type { Device, ResolveContext } from './device.ts'
 import { DeviceError } from './errors.ts'
+import { hashpath } from './hashpath.ts'
 import { AsDevice } from './hyperpath.ts'
 import { id } from './id.ts'
 import type { Message, Value } from './message.ts'
@@ -317,6 +318,18 @@ describe('resolver behaviour', () => {
     expect(seen?.node.devices?.['inner@1.0']).toEqual({ answer: 42 })
     expect(seen?.store.kind).toBe('none')
     expect(r.context.trace).toEqual([])
+  })
+
+  it('attaches priv.hashpath to message results only when asked', async () => {
+    const base = { a: { b: { c: 'leaf' } } }
+    const plain = (await resolve(base, 'a')) as Message
+    expect(plain).toEqual({ b: { c: 'leaf' } })
+    const r = createResolver({ registry: createRegistry([]), hashpaths: true })
+    const first = (await r.resolve(base, 'a')) as Message
+    expect(first['priv']).toEqual({ hashpath: hashpath(base, { path: 'a' }) })
+    const second = (await r.resolve(base, 'a/b')) as Message
+    expect(second['priv']).toEqual({ hashpath: hashpath(first, { path: 'b' }) })
+    await expect(r.resolve(base, 'a/b/c')).resolves.toBe('leaf')
   })
 
   it('an ID base without cache@1.0 is a 404 naming the ID', async () => {

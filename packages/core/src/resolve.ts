@@ -2,16 +2,18 @@
  * The AO-Core evaluator (HyperBEAM `hb_ao:resolve`): picks the base message's device, finds the
  * handler for the request's key and folds multi-part paths step by step.
  *
- * Not done here, by design: hashpaths (`priv.hashpath`) are not attached to results, because
- * hashing every intermediate message would dominate the cost of a resolution; call `hashpath()`
- * where a device needs one. There is no resolution cache: devices that want caching use
- * `cache@1.0` through `ctx.resolve`.
+ * Hashpaths (`priv.hashpath`) are attached to message results only with `hashpaths: true`:
+ * hashing every intermediate message would dominate the cost of a resolution. There is no
+ * resolution cache: devices that want caching use `cache@1.0` through `ctx.resolve`.
  */
 import type { Device, KeyHandler, Logger, NodeOptions, ResolveContext } from './device.ts'
 import { DeviceError, notFound } from './errors.ts'
+import { PRIVATE_KEY } from './execution.ts'
+import { hashpath } from './hashpath.ts'
 import { AsDevice, Subpath, parseHyperPath, type Step, type StepMessage } from './hyperpath.ts'
 import {
   getKey,
+  getOwn,
   ID_PATTERN,
   isId,
   isMessage,
@@ -36,6 +38,11 @@ export interface ResolverOptions {
   readonly log?: Logger
   /** Most nested `ctx.resolve` calls before DEPTH_EXCEEDED (508). Default 64. */
   readonly maxDepth?: number
+  /**
+   * Set `priv.hashpath` on every message result (HyperBEAM's `hashpath: update`). Off by default:
+   * it costs an ID of each step's base (unless it already has a hashpath) and of its request.
+   */
+  readonly hashpaths?: boolean
 }
 
 export interface Resolver {
@@ -84,6 +91,7 @@ export function createResolver(options: ResolverOptions): Resolver {
   const node = options.node ?? {}
   const log = options.log ?? silentLogger
   const maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH
+  const hashpaths = options.hashpaths === true
   const messageDevice = registry.require(MESSAGE_DEVICE)
 
   function contextFor(trace: readonly string[]): ResolveContext {
@@ -155,7 +163,7 @@ export function createResolver(options: ResolverOptions): Resolver {
           key,
         })
       }
-      return result
+      return hashpaths && isMessage(result) ? withHashpath(result, message, req) : result
     } catch (error) {
       if (DeviceError.is(error)) throw error
       const reason = error instanceof Error ? error.message : String(error)
@@ -273,6 +281,15 @@ export function createResolver(options: ResolverOptions): Resolver {
       }
       if (failures.length > 0) throw failures[0]
     },
+  }
+}
+
+/** `result` with `priv.hashpath` set to the hashpath of resolving `req` against `base`. */
+function withHashpath(result: Message, base: Message, req: Message): Message {
+  const priv = getOwn(result, PRIVATE_KEY)
+  return {
+    ...result,
+    [PRIVATE_KEY]: { ...(isMessage(priv) ? priv : {}), hashpath: hashpath(base, req) },
   }
 }
 
