@@ -116,15 +116,11 @@ export interface RunningNode {
 }
 
 export async function startBenchNode(dataDir: string): Promise<RunningNode> {
-  const server = await startChild(
-    script(process.env['BENCH_STAND_IN'] === undefined ? 'node-server.ts' : 'stand-in.ts'),
-    [],
-    {
-      AONODE_PORT: '0',
-      AONODE_DATA: dataDir,
-      AONODE_LOG_LEVEL: 'warn',
-    },
-  )
+  const server = await startChild(script('node-server.ts'), [], {
+    AONODE_PORT: '0',
+    AONODE_DATA: dataDir,
+    AONODE_LOG_LEVEL: 'warn',
+  })
   const client = createClient(server.url)
   try {
     const info = await nodeInfo(client)
