@@ -10,6 +10,7 @@ import { createResolver } from './resolve.ts'
 
 const RESOLUTIONS = 50_000
 const IDS = 5_000
+const PATHS = 20_000
 
 const small = (i: number): Message => ({
   type: 'Message',
@@ -34,6 +35,18 @@ const resolutions = await measure(
   { runs: 7, warmup: 2, goal: { op: '>=', value: 100_000, issue: 2 } },
 )
 
+const paths = await measure(
+  'HyperPATH parse + resolve (/~message@1.0&a+integer=1&b=2/a?x=y)',
+  'ops/s',
+  async () => {
+    const start = performance.now()
+    for (let i = 0; i < PATHS; i++)
+      await resolver.resolvePath('/~message@1.0&a+integer=1&b=2/a?x=y')
+    return perSecond(PATHS, performance.now() - start)
+  },
+  { runs: 5, warmup: 1 },
+)
+
 const ids = await measure(
   'IDs of small messages (5 keys)',
   'ops/s',
@@ -45,4 +58,4 @@ const ids = await measure(
   { runs: 5, warmup: 1 },
 )
 
-report('core', [resolutions, ids])
+report('core', [resolutions, paths, ids])
