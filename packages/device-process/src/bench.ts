@@ -11,6 +11,7 @@ import { figure, measure, percentile, report, type Figure } from '@aonode/benchk
 import {
   createRegistry,
   createResolver,
+  defineDevice,
   type Device,
   type Message,
   type ResolveContext,
@@ -31,11 +32,30 @@ interface Node {
   close(): Promise<void>
 }
 
+/** When set, cache@1.0 `write-result` does nothing: isolates process@1.0's own cost. */
+let skipResultWrites = false
+
+/** cache@1.0 with a switch to turn result writes off (every other key is the real one). */
+function switchableCache(): Device[] {
+  return createCacheDevices().map((cache) => {
+    const writeResult = cache.keys['write-result']
+    if (writeResult === undefined) return cache
+    return defineDevice({
+      ...cache,
+      keys: {
+        ...cache.keys,
+        'write-result': (base, req, ctx) =>
+          skipResultWrites ? { id: 'skipped' } : writeResult(base, req, ctx),
+      },
+    })
+  })
+}
+
 async function openNode(): Promise<Node> {
   const store = createLmdbStore({ path: dir })
   const resolver = createResolver({
     registry: createRegistry([
-      ...createCacheDevices(),
+      ...switchableCache(),
       ...createSchedulerDevices(),
       ...createDevices(),
       createTestExecDevice(),
@@ -88,10 +108,20 @@ async function schedule(node: Node, pid: string, count: number): Promise<void> {
 const now = async (node: Node, pid: string): Promise<Message> =>
   (await node.resolver.resolvePath(`/${pid}~process@1.0/now`)) as Message
 
-/** ms to compute everything scheduled on `pid` (one `now`). */
+/** ms to compute everything scheduled on `pid` (one `now`) until every slot's result is durable. */
 async function timeNow(node: Node, pid: string): Promise<number> {
   const started = performance.now()
-  await now(node, pid)
+  const state = await now(node, pid)
+  const last = { path: 'read-result', process: pid, slot: state['at-slot'] as number }
+  while (!skipResultWrites) {
+    // Results are written in slot order: the last one durable means all are.
+    const found = await node.resolver.resolve({ device: 'cache@1.0' }, last).then(
+      () => true,
+      () => false,
+    )
+    if (found) break
+    await new Promise((resolve) => setImmediate(resolve))
+  }
   return performance.now() - started
 }
 
@@ -119,17 +149,26 @@ const figures: Figure[] = []
 const MESSAGES = 5000
 let node = await openNode()
 try {
-  // Compute cost per message on a fresh process, and test-exec's share of it.
+  // Compute cost per message on a fresh process: total, test-exec's share, result caching's share.
   const total: number[] = []
   const overhead: number[] = []
+  const processOnly: number[] = []
+  const caching: number[] = []
   for (let run = 0; run < 6; run++) {
     const pid = await spawn(node)
     await schedule(node, pid, MESSAGES)
     const perMessage = ((await timeNow(node, pid)) * 1000) / (MESSAGES + 1)
+    const bare = await spawn(node)
+    await schedule(node, bare, MESSAGES)
+    skipResultWrites = true
+    const perMessageBare = ((await timeNow(node, bare)) * 1000) / (MESSAGES + 1)
+    skipResultWrites = false
     const exec = await execOnly(node, pid, MESSAGES + 1)
     if (run === 0) continue // warm-up
     total.push(perMessage)
     overhead.push(perMessage - exec)
+    processOnly.push(perMessageBare - exec)
+    caching.push(perMessage - perMessageBare)
   }
   figures.push(
     figure('compute overhead per message (excluding test-exec)', 'µs/msg', overhead, {
@@ -137,7 +176,9 @@ try {
       value: 20,
       issue: 4,
     }),
-    figure('compute per message, first 5k slots (total)', 'µs/msg', total),
+    figure('  of which process@1.0 itself (no result writes)', 'µs/msg', processOnly),
+    figure('  of which cache@1.0 write-result per slot', 'µs/msg', caching),
+    figure('compute per message, first 5k slots (total, results durable)', 'µs/msg', total),
   )
 
   // Warm `now` over the HyperPATH (definition loaded by ID, scheduler slot, live state).
@@ -170,7 +211,9 @@ try {
     await schedule(node, big, 2000)
     later.push(((await timeNow(node, big)) * 1000) / 2000)
   }
-  figures.push(figure('compute per message after 100,000 slots (total)', 'µs/msg', later))
+  figures.push(
+    figure('compute per message after 100,000 slots (total, results durable)', 'µs/msg', later),
+  )
 
   figures.push(
     await measure(

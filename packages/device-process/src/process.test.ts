@@ -199,6 +199,17 @@ describe('process@1.0', () => {
     expect(node.computed()).toBe(51)
   })
 
+  it('answers earlier slots read while a later one is being computed', async () => {
+    const node = await startNode(tempDir(), { maxPendingWrites: 4 })
+    const pid = await spawn(node)
+    for (let i = 0; i < 120; i++) await schedule(node, pid, { action: 'Increment', i })
+    const slots = [120, 3, 60, 119, 1, 90, 120, 7]
+    const counts = await Promise.all(
+      slots.map((slot) => node.path(`/${pid}~process@1.0/compute&slot=${slot}/count`)),
+    )
+    expect(counts).toEqual(slots)
+  })
+
   it('is deterministic: live == restart with snapshot restore == replay without snapshots', async () => {
     const messages = Array.from({ length: 280 }, (_, i) => ({
       action: i % 5 === 0 ? 'Noop' : 'Increment',

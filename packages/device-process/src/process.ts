@@ -128,21 +128,28 @@ export function createProcessDevice(options: ProcessOptions = {}): Device {
   async function stateAt(process: ProcessRef, slot: number, ctx: ResolveContext): Promise<Message> {
     const pool = poolOf(ctx)
     const live = pool.peek(process.pid)
-    if (live !== undefined) {
-      const held = live.held(slot)
+    if (live?.ahead(slot) !== true) {
+      const held = live?.held(slot) ?? (await cachedResult(process, slot, ctx))
       if (held !== undefined) return held
-      if (live.ahead(slot)) return (await pool.acquire(process, ctx)).stateAt(slot, ctx)
     }
-    const cached = await cachedResult(process, slot, ctx)
-    if (cached !== undefined) return cached
     const worker = await pool.acquire(process, ctx)
-    if (worker.held(slot) !== undefined || worker.ahead(slot) || !worker.loaded) {
-      return worker.stateAt(slot, ctx)
+    if (!worker.loaded || worker.ahead(slot) || worker.held(slot) !== undefined) {
+      const state = (await worker.stateAt(slot, ctx)) ?? (await cachedResult(process, slot, ctx))
+      if (state !== undefined) return state
     }
     // The live worker is past this slot and its result is not cached: recompute it apart.
     const scratch = pool.scratch(process)
     const state = await scratch.stateAt(slot, ctx)
     await scratch.flush()
+    if (state === undefined) {
+      throw new DeviceError(
+        'UNAVAILABLE',
+        `process ${process.pid}: slot ${slot} was not computed`,
+        {
+          device: PROCESS_DEVICE,
+        },
+      )
+    }
     return state
   }
 

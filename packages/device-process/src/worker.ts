@@ -85,8 +85,11 @@ export class ProcessWorker {
     return this.state !== undefined && slot > this.atSlot
   }
 
-  /** Computes up to `slot` and answers the state after it. */
-  async stateAt(slot: number, ctx: ResolveContext): Promise<Message> {
+  /**
+   * Computes up to `slot` and answers the state after it, or undefined when a concurrent run went
+   * past it and its result already left memory (it is in the result cache then).
+   */
+  async stateAt(slot: number, ctx: ResolveContext): Promise<Message | undefined> {
     this.lastUsed = Date.now()
     while (this.state === undefined || this.atSlot < slot) {
       this.running ??= this.run(slot, ctx).finally(() => {
@@ -99,11 +102,7 @@ export class ProcessWorker {
         if (this.state === undefined || this.atSlot < slot) throw error
       }
     }
-    const state = this.held(slot)
-    if (state === undefined) {
-      throw new DeviceError('UNAVAILABLE', `process ${this.pid}: slot ${slot} is behind the worker`)
-    }
-    return state
+    return this.held(slot)
   }
 
   private async run(target: number, ctx: ResolveContext): Promise<void> {
