@@ -1,7 +1,7 @@
 /**
- * The chapter's flow ("AO Processes", the shared counter) against a real node, with the Lua counter:
- * spawn with the CLI, then the chapter's HTTP calls verbatim (POST …/schedule with a JSON body,
- * GET …/now), a restart, and the CLI's send/now/schedule.
+ * The chapter's flow ("AO Processes", the shared counter) against a real node, with the Lua counter
+ * and the WASM counter (examples/counter-as): spawn with the CLI, then the chapter's HTTP calls
+ * verbatim (POST …/schedule with a JSON body, GET …/now), a restart, and the CLI's send/now/schedule.
  */
 import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
@@ -11,7 +11,24 @@ import { startTestNode, type TestNode } from './helpers.ts'
 
 const run = promisify(execFile)
 const CLI = fileURLToPath(new URL('../../../apps/node/src/cli.ts', import.meta.url))
-const COUNTER = fileURLToPath(new URL('../fixtures/counter.lua', import.meta.url))
+/** Each counter, how to spawn it, and where its state keeps the count. */
+const COUNTERS = [
+  {
+    name: 'Lua (lua@5.3a)',
+    spawn: ['--lua', fileURLToPath(new URL('../fixtures/counter.lua', import.meta.url))],
+    countPath: 'results/count',
+    results: (n: number) => ({ output: { body: String(n) }, count: n }),
+  },
+  {
+    name: 'WASM (wasm64@1.0)',
+    spawn: [
+      '--wasm',
+      fileURLToPath(new URL('../../../examples/counter-as/build/counter.wasm', import.meta.url)),
+    ],
+    countPath: 'results/output/count',
+    results: (n: number) => ({ output: { count: n } }),
+  },
+]
 const ID = /^[A-Za-z0-9_-]{43}$/
 
 let node: TestNode
@@ -44,17 +61,17 @@ async function increment(pid: string): Promise<Record<string, unknown>> {
   return (await response.json()) as Record<string, unknown>
 }
 
-async function count(pid: string): Promise<string> {
-  const response = await node.request(`/${pid}~process@1.0/now/results/output/body`)
+async function count(pid: string, countPath: string): Promise<string> {
+  const response = await node.request(`/${pid}~process@1.0/now/${countPath}`)
   expect(response.status).toBe(200)
   return response.text()
 }
 
-describe('the chapter: a shared counter process', () => {
+describe.each(COUNTERS)('the chapter: a shared counter process in $name', (counter) => {
   let pid: string
 
-  it('spawns the Lua counter with `aonode spawn --lua`', async () => {
-    pid = await aonode('spawn', '--lua', COUNTER)
+  it('spawns the counter with `aonode spawn`', async () => {
+    pid = await aonode('spawn', ...counter.spawn)
     expect(pid).toMatch(ID)
   })
 
@@ -74,15 +91,15 @@ describe('the chapter: a shared counter process', () => {
     expect(response.status).toBe(200)
     const state = (await response.json()) as Record<string, unknown>
     expect(state['at-slot']).toBe(3)
-    expect(state['results']).toMatchObject({ output: { body: '3' }, count: 3 })
-    expect(await count(pid)).toBe('3')
+    expect(state['results']).toEqual(counter.results(3))
+    expect(await count(pid, counter.countPath)).toBe('3')
   })
 
   it('keeps the process and its state across a restart', async () => {
     await node.restart()
-    expect(await count(pid)).toBe('3')
+    expect(await count(pid, counter.countPath)).toBe('3')
     expect((await increment(pid))['slot']).toBe(4)
-    expect(await count(pid)).toBe('4')
+    expect(await count(pid, counter.countPath)).toBe('4')
   })
 
   it('sends, reads and lists with the CLI', async () => {
@@ -91,7 +108,7 @@ describe('the chapter: a shared counter process', () => {
       unknown
     >
     expect(sent['slot']).toBe(5)
-    expect(await aonode('now', pid, 'results/count')).toBe('5')
+    expect(await aonode('now', pid, counter.countPath)).toBe('5')
     const schedule = JSON.parse(await aonode('schedule', pid)) as Record<string, unknown>
     expect(Object.keys(schedule['assignments'] as object)).toEqual(['0', '1', '2', '3', '4', '5'])
   })
