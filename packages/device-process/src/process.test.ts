@@ -322,6 +322,24 @@ describe('process@1.0', () => {
     expect(node.computed() - before).toBe(1)
   })
 
+  it('snapshots and evicts a worker left idle', async () => {
+    const node = await startNode(tempDir(), { idleMs: 20, snapshotEvery: 0 })
+    const pid = await spawn(node)
+    for (let i = 0; i < 10; i++) await schedule(node, pid, { action: 'Increment', i })
+    expect(await node.path(`/${pid}~process@1.0/now/count`)).toBe(10)
+    const latest = { path: 'latest', process: pid, require: 'snapshot' }
+    const snapshotSlot = () =>
+      node.resolver.resolve({ device: 'cache@1.0' }, latest).then(
+        (found) => (found as Message)['slot'],
+        () => undefined,
+      )
+    while ((await snapshotSlot()) !== 10) await new Promise((resolve) => setTimeout(resolve, 10))
+    await schedule(node, pid, { action: 'Increment' })
+    const before = node.computed()
+    expect(await node.path(`/${pid}~process@1.0/now/count`)).toBe(11)
+    expect(node.computed() - before).toBe(1)
+  })
+
   it('serves snapshot and process-id keys', async () => {
     const node = await startNode(tempDir())
     const pid = await spawn(node)
