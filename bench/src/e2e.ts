@@ -151,9 +151,10 @@ async function spawnTarget(
   if (!Object.keys(node.info.devices).some((name) => name.toLowerCase() === target.device))
     return { why: `${target.device} is not loaded in the node` }
   try {
-    return {
-      pid: await spawnProcess(node.client, node.info.address, await target.definition(node.client)),
-    }
+    const definition = await target.definition(node.client)
+    const pid = await spawnProcess(node.client, node.info.address, definition)
+    for (const message of target.setup ?? []) await schedule(node.client, pid, message)
+    return { pid }
   } catch (error) {
     if (error instanceof MissingCode) return { why: error.message }
     return { why: `spawn failed: ${(error as Error).message.slice(0, 200)}` }
@@ -285,6 +286,10 @@ export async function computeSection(session: Session, node: RunningNode): Promi
         runs: session.settings.runs,
         warmup: 0,
       })
+      // Fast failures are not throughput: the last slot must have computed without an error.
+      const results = await node.client.json('GET', `/${pid}~process@1.0/now/results`)
+      if (typeof results === 'object' && results !== null && 'error' in results)
+        throw new Error(`its slots fail: ${String(results.error).slice(0, 150)}`)
       session.figures.push(f)
       session.log(`  ${name}: ${Math.round(f.median)} msg/s (batches of ${size})`)
     } catch (error) {

@@ -14,6 +14,8 @@ export interface ExecTarget {
   readonly device: string
   /** The definition keys that select the device and its code (uploading the code first). */
   definition(client: Client): Promise<Record<string, unknown>>
+  /** Messages scheduled once after the spawn (e.g. installing a handler), not measured. */
+  readonly setup?: readonly Record<string, unknown>[]
   /** The n-th message scheduled to a process of this target. */
   message(n: number): Record<string, unknown>
 }
@@ -45,6 +47,20 @@ function hyperAosSource(): Buffer {
 }
 
 const increment = (): Record<string, unknown> => ({ Action: 'Increment' })
+
+/** hyper-aos trusts messages committed by the process owner (a self-asserted RSA commitment). */
+const HYPER_AOS_OWNER = 'bench-owner-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'
+const committed = (id: string, body: Record<string, unknown>): Record<string, unknown> => ({
+  ...body,
+  commitments: {
+    [id]: { alg: 'rsa-pss-sha512', 'commitment-device': 'httpsig@1.0', committer: HYPER_AOS_OWNER },
+  },
+})
+/** The handler device-lua's own bench measures: each Ping updates a global and replies. */
+const PING_HANDLER = `Handlers.add('ping', 'Ping', function(msg)
+  Pings = (Pings or 0) + 1
+  msg.reply({ action = 'Pong', data = tostring(Pings) })
+end)`
 
 export const TARGETS: readonly ExecTarget[] = [
   {
@@ -85,8 +101,10 @@ export const TARGETS: readonly ExecTarget[] = [
     definition: async (client) => ({
       'execution-device': 'lua@5.3a',
       module: await upload(client, hyperAosSource(), 'application/lua'),
+      ...committed('bench-process-commitment', {}),
     }),
-    message: (n) => ({ Action: 'Eval', data: `return ${n} + 1` }),
+    setup: [committed('bench-eval-ping-handler', { action: 'Eval', data: PING_HANDLER })],
+    message: (n) => committed(`bench-ping-${n}`, { action: 'Ping', data: String(n) }),
   },
   {
     name: 'aos WASM (aos 2.0.4 wasm64)',
