@@ -4,6 +4,7 @@
  * verbatim (POST …/schedule with a JSON body, GET …/now), a restart, and the CLI's send/now/schedule.
  */
 import { execFile } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -66,6 +67,27 @@ async function count(pid: string, countPath: string): Promise<string> {
   expect(response.status).toBe(200)
   return response.text()
 }
+
+describe("the README's quickstart", () => {
+  it('spawns the example counter with curl and runs the chapter commands against it', async () => {
+    const definition = readFileSync(
+      new URL('../../../apps/node/examples/counter-process.json', import.meta.url),
+    )
+    const spawned = await node.request('/~process@1.0/schedule/process', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: definition,
+    })
+    expect(spawned.status).toBe(200)
+    const pid = await spawned.text()
+    expect(pid).toMatch(ID)
+    expect((await increment(pid))['slot']).toBe(1)
+    expect((await increment(pid))['slot']).toBe(2)
+    const now = await node.request(`/${pid}~process@1.0/now`)
+    expect(((await now.json()) as Record<string, unknown>)['results']).toEqual({ count: 2 })
+    expect(await count(pid, 'results/count')).toBe('2')
+  })
+})
 
 describe.each(COUNTERS)('the chapter: a shared counter process in $name', (counter) => {
   let pid: string
