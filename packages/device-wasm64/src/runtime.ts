@@ -160,6 +160,8 @@ export function nonZeroPages(buffer: ArrayBuffer): Uint32Array {
 }
 
 const utf8 = new TextDecoder()
+/** AssemblyScript's class id of `String`. */
+const AS_STRING_ID = 2
 /** UTF-8 text of a view that may sit on a SharedArrayBuffer (TextDecoder refuses those). */
 const text = (bytes: Uint8Array): string =>
   Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')
@@ -171,20 +173,41 @@ function assemblyScript(module: WebAssembly.Module, clock: { now: number }): Liv
   })
   // AS's std imports `env.Date.now` and seeds Math.random from `env.seed`: both fixed here.
   const env: Record<string, unknown> = { seed: () => 0x5eed, 'Date.now': () => clock.now }
-  const { exports } = instantiateSync<{ handle(msg: number, env: number): number }>(module, {
+  const { instance } = instantiateSync(module, {
     env,
     Date: { now: () => clock.now },
     Math: deterministicMath,
   })
-  const memory = exports.memory as WebAssembly.Memory
+  // The raw exports: the loader's wrappers and string helpers cost more than the call itself.
+  const exports = instance.exports as WebAssembly.Exports & {
+    memory: WebAssembly.Memory
+    __new(size: number, classId: number): number
+    __pin(ptr: number): number
+    __unpin(ptr: number): void
+    handle(msg: number, env: number): number
+  }
+  const { memory } = exports
+  let heap = Buffer.from(memory.buffer)
+  const current = (): Buffer => {
+    if (heap.buffer !== memory.buffer) heap = Buffer.from(memory.buffer)
+    return heap
+  }
+  const newString = (value: string): number => {
+    const ptr = exports.__new(value.length << 1, AS_STRING_ID)
+    current().write(value, ptr, 'utf16le')
+    return ptr
+  }
   return {
     memory,
-    exports: exports as unknown as WebAssembly.Exports,
+    exports,
     call(msg, env) {
-      const msgPtr = exports.__pin(exports.__newString(text(msg)))
-      const envPtr = exports.__pin(exports.__newString(text(env)))
+      const msgPtr = exports.__pin(newString(text(msg)))
+      const envPtr = exports.__pin(newString(text(env)))
       try {
-        return new TextEncoder().encode(exports.__getString(exports.handle(msgPtr, envPtr)))
+        const out = exports.handle(msgPtr, envPtr)
+        const view = current()
+        // An AS string's byte length sits in its object header, 4 bytes before the data.
+        return Buffer.from(view.toString('utf16le', out, out + view.readUInt32LE(out - 4)), 'utf8')
       } finally {
         exports.__unpin(msgPtr)
         exports.__unpin(envPtr)
