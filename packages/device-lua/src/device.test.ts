@@ -6,7 +6,7 @@ import {
   type Message,
   type Value,
 } from '@aonode/core'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import {
   COUNTER,
   assignment,
@@ -229,6 +229,19 @@ describe('determinism and limits', () => {
     expect(a['time']).toBe(Math.floor((assignment(3, {})['timestamp'] as number) / 1000))
     const other = output(await compute(await spawn(probe), 4))
     expect(other['random']).not.toBe(a['random'])
+  })
+
+  it('does not depend on the host clock at spawn (the hash seed is fixed)', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] })
+    try {
+      vi.setSystemTime(new Date('2001-01-01T00:00:00Z'))
+      const a = output(await compute(await spawn(probe), 3))
+      vi.setSystemTime(new Date('2031-06-01T12:34:56Z'))
+      const b = output(await compute(await spawn(probe), 3))
+      expect(b['order']).toBe(a['order'])
+    } finally {
+      vi.useRealTimers()
+    }
   })
 
   it('stops an infinite loop with a clear error while other processes keep running', async () => {

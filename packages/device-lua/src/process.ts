@@ -36,13 +36,6 @@ export const SANDBOXED = [
   'loadstring',
 ]
 
-/** A call's outcome: HyperBEAM's `return value` or `return status, value`. */
-interface Outcome {
-  readonly status: string
-  /** Stack index of the value on the call thread (0: none). */
-  readonly index: number
-}
-
 export class LuaProcess {
   readonly vm: LuaVm
   /** Devices `ao.resolve` may reach (`device-sandbox`), lower-cased. */
@@ -120,16 +113,16 @@ export class LuaProcess {
       this.bridge(ctx),
     )
     const T = vm.thread
-    const outcome = this.outcome(T, count, fn)
-    if (lua._lua_type(T, outcome.index) !== T_TABLE) {
+    const index = this.outcome(T, count, fn)
+    if (index === 0 || lua._lua_type(T, index) !== T_TABLE) {
       throw new DeviceError('UNPROCESSABLE', `lua: ${fn} must return the new state table`, {
         status: 422,
         device: DEVICE,
         key: fn,
       })
     }
-    vm.setState(T, outcome.index)
-    const state = this.readState(T, outcome.index)
+    vm.setState(T, index)
+    const state = this.readState(T, index)
     lua._lua_settop(T, 0)
     this.last = state
     return state
@@ -149,8 +142,8 @@ export class LuaProcess {
       this.bridge(ctx),
     )
     const T = vm.thread
-    const outcome = this.outcome(T, count, fn)
-    const value = outcome.index === 0 ? null : (vm.readValue(T, outcome.index) ?? null)
+    const index = this.outcome(T, count, fn)
+    const value = index === 0 ? null : (vm.readValue(T, index) ?? null)
     vm.lua._lua_settop(T, 0)
     return value
   }
@@ -159,8 +152,11 @@ export class LuaProcess {
     return this.vm.callHost('functions') ?? []
   }
 
-  /** HyperBEAM's return convention: `return "error", msg` is an error, a lone value is `ok`. */
-  private outcome(T: Pointer, count: number, fn: string): Outcome {
+  /**
+   * HyperBEAM's return convention: `return status, value` with a status other than "ok" is an
+   * error, a lone value is the result. Returns the result's index on the call thread (0: none).
+   */
+  private outcome(T: Pointer, count: number, fn: string): number {
     const vm = this.vm
     if (count >= 2 && vm.lua._lua_type(T, 1) === T_STRING) {
       const status = vm.readValue(T, 1)
@@ -169,9 +165,9 @@ export class LuaProcess {
         vm.lua._lua_settop(T, 0)
         throw new DeviceError('UNPROCESSABLE', text, { status: 422, device: DEVICE, key: fn })
       }
-      return { status: 'ok', index: 2 }
+      return 2
     }
-    return { status: 'ok', index: count === 0 ? 0 : 1 }
+    return count === 0 ? 0 : 1
   }
 
   /** Pushes the state table, first bringing it in line with `base` (only changed keys cross). */

@@ -22,7 +22,6 @@ export interface RawLua {
   _lua_gettop(L: Pointer): number
   _lua_settop(L: Pointer, idx: number): void
   _lua_pushvalue(L: Pointer, idx: number): void
-  _lua_rotate(L: Pointer, idx: number, n: number): void
   _lua_absindex(L: Pointer, idx: number): number
   _lua_type(L: Pointer, idx: number): number
   _lua_isinteger(L: Pointer, idx: number): number
@@ -66,12 +65,9 @@ export interface RawLua {
 export const LUA_REGISTRYINDEX = -1001000
 export const LUA_OK = 0
 export const LUA_YIELD = 1
-export const LUA_ERRRUN = 2
-export const LUA_ERRSYNTAX = 3
 export const LUA_ERRMEM = 4
 export const LUA_MASKCOUNT = 8
 
-export const T_NIL = 0
 export const T_BOOLEAN = 1
 export const T_NUMBER = 3
 export const T_STRING = 4

@@ -23,6 +23,7 @@ import {
   LUA_REGISTRYINDEX,
   LUA_YIELD,
   T_BOOLEAN,
+  T_FUNCTION,
   T_NUMBER,
   T_STRING,
   T_TABLE,
@@ -126,8 +127,9 @@ function isTextByte(byte: number): boolean {
 interface Internals {
   L: Pointer
   thread: Pointer
-  /** Registry refs. */
+  /** Registry refs: the prelude's helpers, and its `call` (used on every call). */
   host: number
+  call: number
   pinned: number
   state: number
   scratch: Pointer
@@ -148,6 +150,7 @@ export class LuaVm {
     L: 0,
     thread: 0,
     host: 0,
+    call: 0,
     pinned: 0,
     state: 0,
     scratch: 0,
@@ -233,6 +236,7 @@ export class LuaVm {
       L: int('l'),
       thread: int('thread'),
       host: int('host'),
+      call: int('call'),
       pinned: int('pinned'),
       state: int('state'),
       scratch: int('scratch'),
@@ -262,16 +266,15 @@ export class LuaVm {
     if (lua._lua_pcallk(L, 0, 1, 0, 0, 0) !== LUA_OK) {
       throw new DeviceError('DEVICE_FAILED', `lua: prelude failed: ${this.errorText(L, -1)}`)
     }
+    this.pushString(L, 'call')
+    lua._lua_rawget(L, -2)
+    this.s.call = lua._luaL_ref(L, LUA_REGISTRYINDEX)
     this.s.host = lua._luaL_ref(L, LUA_REGISTRYINDEX)
     lua._lua_createtable(L, 0, 8)
     this.s.pinned = lua._luaL_ref(L, LUA_REGISTRYINDEX)
     this.s.thread = lua._lua_newthread(L)
     lua._luaL_ref(L, LUA_REGISTRYINDEX)
     lua._lua_sethook(this.s.thread, this.hook, LUA_MASKCOUNT, HOOK_EVERY)
-  }
-
-  get memoryUsed(): number {
-    return this.s.memoryUsed
   }
 
   /** Exact copy of the Lua state: the whole linear memory (compressed) plus the host's pointers. */
@@ -283,6 +286,7 @@ export class LuaVm {
       l: s.L,
       thread: s.thread,
       host: s.host,
+      call: s.call,
       pinned: s.pinned,
       state: s.state,
       scratch: s.scratch,
@@ -332,14 +336,6 @@ export class LuaVm {
     return result
   }
 
-  /** Whether the global `name` is a function. */
-  hasGlobalFunction(name: string): boolean {
-    const L = this.s.L
-    const type = this.lua._lua_getglobal(L, this.cString(name))
-    this.lua._lua_settop(L, -2)
-    return type === 6
-  }
-
   /** Loads a module chunk and runs it on the call thread, under the limits. */
   async runChunk(code: Uint8Array, name: string, onRequest: HostRequest): Promise<void> {
     const T = this.s.thread
@@ -364,12 +360,8 @@ export class LuaVm {
     const lua = this.lua
     const T = this.s.thread
     lua._lua_settop(T, 0)
-    lua._lua_rawgeti(T, LUA_REGISTRYINDEX, BigInt(this.s.host))
-    this.pushString(T, 'call')
-    lua._lua_rawget(T, 1)
-    lua._lua_rotate(T, 1, -1)
-    lua._lua_settop(T, -2)
-    if (lua._lua_getglobal(T, this.cString(fn)) !== 6) {
+    lua._lua_rawgeti(T, LUA_REGISTRYINDEX, BigInt(this.s.call))
+    if (lua._lua_getglobal(T, this.cString(fn)) !== T_FUNCTION) {
       lua._lua_settop(T, 0)
       throw new DeviceError('NOT_FOUND', `lua: no global function ${fn}`, { key: fn })
     }
