@@ -16,8 +16,9 @@ export type Entry =
 export interface Backend {
   readonly kind: string
   /** The entry's type and, for a link, its target, without copying a value. */
-  peek(key: string): Entry['type'] | { readonly target: string } | undefined
-  value(key: string): Uint8Array | undefined
+  peek(key: string): 'value' | { readonly target: string } | undefined
+  /** The entry, with a value the caller may keep. */
+  get(key: string): Entry | undefined
   /** Keys in `[low, high)` (no upper bound when `high` is undefined), ascending or descending. */
   keys(low: string, high: string | undefined, reverse: boolean): Iterable<string>
   /** Applies every op in one atomic, durable commit (grouped with concurrent commits). */
@@ -43,36 +44,51 @@ export function storeOn(backend: Backend): Store {
     return false
   }
 
-  /** Follows a chain of links at `key` itself; undefined when nothing is there. */
-  const follow = (key: string, hops: { count: number }): string | undefined => {
-    let current = key
-    for (;;) {
-      const entry = backend.peek(current)
-      if (entry === undefined) return hasChildren(current) ? current : undefined
-      if (typeof entry === 'string') return current
-      if (++hops.count > MAX_LINK_HOPS) {
-        throw new DeviceError('UNPROCESSABLE', `too many links from ${JSON.stringify(key)}`)
-      }
-      current = entry.target
+  const hop = (hops: { count: number }, from: string): void => {
+    if (++hops.count > MAX_LINK_HOPS) {
+      throw new DeviceError('UNPROCESSABLE', `too many links from ${JSON.stringify(from)}`)
     }
   }
 
-  /** Follows links at the key and, if it is absent, at every segment (hb_store `resolve`). */
+  /**
+   * Where `key` leads (hb_store `resolve`): links at the key are followed, and when the key itself
+   * is absent, a link at any parent segment redirects it. Undefined when nothing is there.
+   */
+  const resolveKey = (key: string, hops: { count: number }): string | undefined => {
+    const entry = backend.peek(key)
+    if (entry === 'value') return key
+    if (entry !== undefined) {
+      hop(hops, key)
+      return resolveKey(entry.target, hops)
+    }
+    const slash = key.lastIndexOf('/')
+    if (slash > 0) {
+      const parent = key.slice(0, slash)
+      const resolvedParent = redirect(parent, hops)
+      if (resolvedParent !== parent)
+        return resolveKey(`${resolvedParent}/${key.slice(slash + 1)}`, hops)
+    }
+    return hasChildren(key) ? key : undefined
+  }
+
+  /** `path` with links at it or its parents followed; `path` itself when none is a link. */
+  const redirect = (path: string, hops: { count: number }): string => {
+    const entry = backend.peek(path)
+    if (entry === 'value') return path
+    if (entry !== undefined) {
+      hop(hops, path)
+      return resolveKey(entry.target, hops) ?? entry.target
+    }
+    const slash = path.lastIndexOf('/')
+    if (slash <= 0) return path
+    const parent = path.slice(0, slash)
+    const resolvedParent = redirect(parent, hops)
+    return resolvedParent === parent ? path : `${resolvedParent}/${path.slice(slash + 1)}`
+  }
+
   const resolve = (key: string): string | undefined => {
     checkKey(key)
-    const hops = { count: 0 }
-    const direct = follow(key, hops)
-    if (direct !== undefined) return direct
-    const segments = key.split('/')
-    if (segments.length === 1) return undefined
-    let current = ''
-    for (const segment of segments) {
-      const next = current === '' ? segment : `${current}/${segment}`
-      const resolved = follow(next, hops)
-      if (resolved === undefined) return undefined
-      current = resolved
-    }
-    return current
+    return resolveKey(key, { count: 0 })
   }
 
   const check = (ops: readonly StoreOp[]): void => {
@@ -89,8 +105,14 @@ export function storeOn(backend: Backend): Store {
     kind: backend.kind,
     read(key) {
       open()
-      const resolved = resolve(key)
-      return resolved === undefined ? undefined : backend.value(resolved)
+      checkKey(key)
+      // Fast path: a value right at the key costs one lookup.
+      const entry = backend.get(key)
+      if (entry?.type === 'value') return entry.value
+      const resolved = resolveKey(key, { count: 0 })
+      if (resolved === undefined || (entry === undefined && resolved === key)) return undefined
+      const target = backend.get(resolved)
+      return target?.type === 'value' ? target.value : undefined
     },
     resolve(key) {
       open()
@@ -99,12 +121,18 @@ export function storeOn(backend: Backend): Store {
     type(key): StoreEntryType | undefined {
       open()
       checkKey(key)
+      const entry = backend.peek(key)
+      if (entry !== undefined) return entry === 'value' ? 'value' : 'link'
       const slash = key.lastIndexOf('/')
-      const parent = slash < 0 ? undefined : resolve(key.slice(0, slash))
-      const exact = parent === undefined ? key : `${parent}/${key.slice(slash + 1)}`
-      const entry = backend.peek(exact)
-      if (entry === undefined) return hasChildren(exact) ? 'group' : undefined
-      return typeof entry === 'string' ? entry : 'link'
+      const hops = { count: 0 }
+      const parent = slash > 0 ? redirect(key.slice(0, slash), hops) : undefined
+      if (parent !== undefined && parent !== key.slice(0, slash)) {
+        const redirected = `${parent}/${key.slice(slash + 1)}`
+        const found = backend.peek(redirected)
+        if (found !== undefined) return found === 'value' ? 'value' : 'link'
+        return hasChildren(redirected) ? 'group' : undefined
+      }
+      return hasChildren(key) ? 'group' : undefined
     },
     async write(key, value) {
       open()

@@ -4,8 +4,7 @@ import { createMemoryStore } from './memory-store.ts'
 
 /** A store chosen by configuration; `kind` defaults to `lmdb`. New backends add a case here. */
 export type StoreConfig =
-  | ({ readonly kind?: 'lmdb' } & LmdbStoreOptions)
-  | { readonly kind: 'memory' }
+  ({ readonly kind?: 'lmdb' } & LmdbStoreOptions) | { readonly kind: 'memory' }
 
 /** Opens the store a node's configuration names (async, so remote backends can connect first). */
 export function createStore(config: StoreConfig): Promise<Store> {

@@ -58,7 +58,7 @@ describe.each(backends)('cache@1.0 on the $name store', (backend) => {
 
   it('reads over a HyperPATH', async () => {
     const written = (await call({ path: 'write', body: 'over http' })) as Message
-    const read = await resolver.resolvePath(`/~cache@1.0/read?target=${String(written['id'])}`)
+    const read = await resolver.resolvePath(`/~cache@1.0/read?target=${written['id'] as string}`)
     expect(read).toEqual({ body: 'over http' })
   })
 
@@ -74,9 +74,11 @@ describe.each(backends)('cache@1.0 on the $name store', (backend) => {
     const first = (await call({ path: 'write', body: 'one' })) as Message
     const second = (await call({ path: 'write', body: 'two' })) as Message
     const alias = 'a'.repeat(43)
-    expect(await call({ path: 'link', source: first['id'] as string, destination: alias })).toEqual({
-      status: 200,
-    })
+    expect(await call({ path: 'link', source: first['id'] as string, destination: alias })).toEqual(
+      {
+        status: 200,
+      },
+    )
     expect(await call({ path: 'read', target: alias })).toEqual({ body: 'one' })
     // Linking again to the same is fine; to something else is a conflict.
     await call({ path: 'link', source: first['id'] as string, destination: alias })
@@ -115,7 +117,9 @@ describe.each(backends)('cache@1.0 on the $name store', (backend) => {
     await expect(call({ path: 'read-result', process: PID, slot: 9 })).rejects.toMatchObject({
       status: 404,
     })
-    await expect(call({ path: 'latest', process: PID, to: 1, require: 'snapshot' })).rejects.toMatchObject({
+    await expect(
+      call({ path: 'latest', process: PID, to: 1, require: 'snapshot' }),
+    ).rejects.toMatchObject({
       status: 404,
     })
   })

@@ -55,7 +55,10 @@ function toStore(req: Message): Message {
     return typeof contentType === 'string' ? { body, 'content-type': contentType } : { body }
   }
   if (body !== undefined) {
-    throw badRequest(`"body" must be a message, a binary or text: ${describe(body)}`, where('write'))
+    throw badRequest(
+      `"body" must be a message, a binary or text: ${describe(body)}`,
+      where('write'),
+    )
   }
   const own: Record<string, Value> = {}
   for (const key of Object.keys(req)) {
@@ -88,7 +91,11 @@ export function createCacheDevice(options: CacheDeviceOptions = {}): Device {
       if (target === undefined) throw notFound(`nothing is stored under ${source}`, where('link'))
       const existing = locate(ctx.store, destination)
       if (existing !== undefined && existing !== target) {
-        throw new DeviceError('CONFLICT', `${destination} already names something else`, where('link'))
+        throw new DeviceError(
+          'CONFLICT',
+          `${destination} already names something else`,
+          where('link'),
+        )
       }
       if (existing === undefined) await ctx.store.link(commitmentKey(destination), target)
       return { status: 200 }
@@ -144,7 +151,8 @@ export function createCacheDevice(options: CacheDeviceOptions = {}): Device {
     slots(_base, req, ctx) {
       const requested = getKey(req, 'limit')
       const limit = requested === undefined ? maxSlots : toInteger(requested)
-      if (limit === undefined || limit < 1) throw badRequest('"limit" must be a positive integer', where('slots'))
+      if (limit === undefined || limit < 1)
+        throw badRequest('"limit" must be a positive integer', where('slots'))
       const from = optionalSlot(req, 'from')
       const to = optionalSlot(req, 'to')
       const slots = listSlots(ctx.store, id(req, 'process', 'slots'), {
@@ -170,4 +178,3 @@ export function createCacheDevice(options: CacheDeviceOptions = {}): Device {
 export function createDevices(options: CacheDeviceOptions = {}): Device[] {
   return [createCacheDevice(options)]
 }
-

@@ -18,7 +18,8 @@ export const MAX_SLOT = 10 ** SLOT_DIGITS - 1
  */
 export function checkKey(key: string, what = 'key'): void {
   if (typeof key !== 'string' || key === '') throw badRequest(`${what} must be a non-empty string`)
-  if (LONE_SURROGATE.test(key)) throw badRequest(`${what} is not well-formed Unicode: ${JSON.stringify(key)}`)
+  if (LONE_SURROGATE.test(key))
+    throw badRequest(`${what} is not well-formed Unicode: ${JSON.stringify(key)}`)
   if (key.startsWith('/') || key.endsWith('/') || key.includes('//')) {
     throw badRequest(`${what} has an empty segment: ${JSON.stringify(key)}`)
   }

@@ -10,7 +10,7 @@ export interface LmdbStoreOptions {
    * survives a process crash but not a power loss or OS crash (for scratch nodes and tests).
    */
   readonly durable?: boolean
-  /** Page size of a new environment in bytes (default 16,384: fewer overflow pages for KB values). */
+  /** Page size of a new environment in bytes (default 8,192: measured the least disk per 1 KB message). */
   readonly pageSize?: number
 }
 
@@ -30,7 +30,7 @@ export function createLmdbStore(options: LmdbStoreOptions): Store {
     encoding: 'binary',
     compression: false,
     cache: false,
-    pageSize: options.pageSize ?? 16_384,
+    pageSize: options.pageSize ?? 8192,
     // A commit's promise resolves only after its fsync: with overlappingSync it would resolve before.
     overlappingSync: false,
     noSync: !durable,
@@ -54,27 +54,27 @@ export function createLmdbStore(options: LmdbStoreOptions): Store {
       if (bytes === undefined) return undefined
       return bytes[0] === LINK ? { target: bytes.toString('utf8', 1, bytes.length) } : 'value'
     },
-    value(key) {
+    get(key) {
       const bytes = db.getBinary(key)
-      if (bytes === undefined || bytes[0] !== VALUE) return undefined
-      return new Uint8Array(bytes.buffer, bytes.byteOffset + 1, bytes.length - 1)
+      if (bytes === undefined) return undefined
+      if (bytes[0] === LINK) return { type: 'link', target: bytes.toString('utf8', 1) }
+      return {
+        type: 'value',
+        value: new Uint8Array(bytes.buffer, bytes.byteOffset + 1, bytes.length - 1),
+      }
     },
     keys(low, high, reverse) {
       if (!reverse) return db.getKeys({ start: low, end: high, snapshot: false })
       return reverseKeys(db, low, high)
     },
     async commit(ops) {
-      if (ops.length === 1) {
-        await write(ops[0] as StoreOp)
-        return
-      }
-      // One transaction callback: lmdb runs it inside the next batched commit, all or nothing.
-      await db.transaction(() => {
-        for (const op of ops) {
-          if (op.op === 'delete') db.removeSync(op.key)
-          else db.putSync(op.key, encode(op))
-        }
-      })
+      // lmdb commits every async write made in one event turn in one transaction (its documented
+      // rule; we never call transactionSync, the one exception), so issuing the whole batch
+      // synchronously here makes it atomic, and it shares its commit and sync with concurrent writers.
+      // This is much faster than a transaction callback, which must round-trip to the main thread.
+      let last: Promise<boolean> | undefined
+      for (const op of ops) last = write(op)
+      await last
     },
     async close() {
       await db.close()
@@ -85,7 +85,12 @@ export function createLmdbStore(options: LmdbStoreOptions): Store {
 
 /** Keys in `[low, high)` descending: lmdb's reverse range includes its start and excludes its end. */
 function* reverseKeys(db: RootDatabase<Buffer, string>, low: string, high: string | undefined) {
-  const range = db.getKeys({ reverse: true, snapshot: false, end: low, ...(high !== undefined && { start: high }) })
+  const range = db.getKeys({
+    reverse: true,
+    snapshot: false,
+    end: low,
+    ...(high !== undefined && { start: high }),
+  })
   for (const key of range) {
     if (key !== high) yield key
   }

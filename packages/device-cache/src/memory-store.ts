@@ -44,10 +44,10 @@ export function createMemoryStore(): Store {
       if (entry === undefined) return undefined
       return entry.type === 'link' ? { target: entry.target } : 'value'
     },
-    value(key) {
+    get(key) {
       const entry = entries.get(key)
       // A copy, like LMDB's: decoded binaries are views into it and must not alias the store.
-      return entry?.type === 'value' ? entry.value.slice() : undefined
+      return entry?.type === 'value' ? { type: 'value', value: entry.value.slice() } : entry
     },
     *keys(low, high, reverse) {
       const from = lowerBound(low)

@@ -127,7 +127,9 @@ describe.each(backends)('message cache on the $name store', (backend) => {
   it('answers undefined for a missing ID and 400 for a malformed one', () => {
     expect(readMessage(store, OTHER_ID)).toBeUndefined()
     for (const bad of ['short', '../../etc/passwd', 'A'.repeat(42) + '/', 'A'.repeat(44)]) {
-      expect(() => readMessage(store, bad)).toThrow(expect.objectContaining({ status: 400 }) as Error)
+      expect(() => readMessage(store, bad)).toThrow(
+        expect.objectContaining({ status: 400 }) as Error,
+      )
     }
   })
 })

@@ -137,8 +137,13 @@ export function readMessage(
   messageId: string,
   options: ReadOptions = {},
 ): Message | undefined {
-  const key = locate(store, messageId)
-  return key === undefined || isDataKey(key) ? undefined : readMessageAt(store, key, options)
+  checkId(messageId, 'target')
+  const key = messageKey(messageId)
+  // Fast path: the unsigned ID is a record right at messages/<ID>.
+  const record = store.read(key)
+  if (record !== undefined) return fromRecord(store, record, key, options)
+  const found = locate(store, messageId)
+  return found === undefined || isDataKey(found) ? undefined : readMessageAt(store, found, options)
 }
 
 /** Whatever an ID names: a message (by unsigned or commitment ID) or a stored binary. */
@@ -147,9 +152,10 @@ export function readById(
   target: string,
   options: ReadOptions = {},
 ): Message | Uint8Array | undefined {
+  const message = readMessage(store, target, options)
+  if (message !== undefined) return message
   const key = locate(store, target)
-  if (key === undefined) return undefined
-  return isDataKey(key) ? store.read(key) : readMessageAt(store, key, options)
+  return key !== undefined && isDataKey(key) ? store.read(key) : undefined
 }
 
 /** The message recorded at a store key (or a link to one); undefined when absent. */
@@ -188,7 +194,7 @@ function names(list: Value, at: string): string[] {
   if (!Array.isArray(list) || !list.every((name) => typeof name === 'string')) {
     throw corrupt(at, 'bad key list')
   }
-  return list as string[]
+  return list
 }
 
 function linkId(value: Value | undefined, at: string): string {

@@ -84,7 +84,9 @@ describe.each(backends)('process results on the $name store', (backend) => {
       }),
     ).rejects.toMatchObject({ status: 400 })
     expect(store.list('')).toEqual([])
-    await expect(writeResult(store, { process: 'nope', slot: 1, result: {} })).rejects.toMatchObject({
+    await expect(
+      writeResult(store, { process: 'nope', slot: 1, result: {} }),
+    ).rejects.toMatchObject({
       status: 400,
     })
     await expect(writeResult(store, { process: PID, slot: -1, result: {} })).rejects.toMatchObject({

@@ -117,4 +117,3 @@ export function listSlots(store: Store, process: string, range: SlotRange = {}):
   })
   return names.filter((name) => SLOT_NAME.test(name)).map(Number)
 }
-

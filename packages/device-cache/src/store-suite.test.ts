@@ -42,7 +42,15 @@ describe.each(backends)('$name store', (backend) => {
 
   it('stores empty values, every byte value and unicode keys', async () => {
     const all = Uint8Array.from({ length: 256 }, (_, i) => i)
-    const keys = ['ключ/😀', 'k/\u0000nul', 'k/\u0001\u001f', 'k/é', 'k/\uffff', 'k/中文 key', 'k/emoji😀x']
+    const keys = [
+      'ключ/😀',
+      'k/\u0000nul',
+      'k/\u0001\u001f',
+      'k/é',
+      'k/\uffff',
+      'k/中文 key',
+      'k/emoji😀x',
+    ]
     await store.batch(keys.map((key) => ({ op: 'put', key, value: all })))
     await store.write('empty', new Uint8Array(0))
     for (const key of keys) expect(store.read(key)).toEqual(all)
@@ -106,7 +114,9 @@ describe.each(backends)('$name store', (backend) => {
 
   it('lists direct children in byte order, with bounds, limit and reverse', async () => {
     const names = ['000000000010', '000000000002', '000000000100', '000000000001']
-    await store.batch(names.map((name) => ({ op: 'put', key: `p/slot/${name}`, value: bytes(name) })))
+    await store.batch(
+      names.map((name) => ({ op: 'put', key: `p/slot/${name}`, value: bytes(name) })),
+    )
     await store.batch([
       { op: 'put', key: 'p/b', value: bytes('b') },
       { op: 'put', key: 'p/b!', value: bytes('b!') },
@@ -177,7 +187,9 @@ describe.each(backends)('$name store', (backend) => {
 
   it('lands every concurrent write', async () => {
     await Promise.all(
-      Array.from({ length: 500 }, (_, i) => store.write(`c/${String(i).padStart(4, '0')}`, bytes(`${i}`))),
+      Array.from({ length: 500 }, (_, i) =>
+        store.write(`c/${String(i).padStart(4, '0')}`, bytes(`${i}`)),
+      ),
     )
     const names = store.list('c')
     expect(names).toHaveLength(500)

@@ -1,0 +1,149 @@
+/**
+ * device-cache benchmark (issue 3): durable LMDB writes/s and warm reads/s of 1 KB messages, and
+ * bytes on disk per message against its encoded size.
+ */
+import { randomBytes } from 'node:crypto'
+import { rmSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { encodeMessage, type Message } from '@aonode/core'
+import { figure, measure, perSecond, report, type Figure } from '@aonode/benchkit'
+import { tempDir } from './fixtures/backends.ts'
+import { createLmdbStore } from './lmdb-store.ts'
+import { readMessage, writeMessage } from './message-cache.ts'
+import { writeResult } from './results.ts'
+
+const COUNT = Number(process.env['BENCH_COUNT'] ?? 20_000)
+/** Messages in the store that reads and disk use are measured on (fill factor settles with size). */
+const STORED = Number(process.env['BENCH_STORED'] ?? 100_000)
+/** Writes in flight at once: what many concurrent requests look like to the store. */
+const IN_FLIGHT = 1000
+
+/** A 1 KB message shaped like an AO message: a few tags and a text body. */
+function message(i: number): Message {
+  return {
+    type: 'Message',
+    action: 'Transfer',
+    target: randomBytes(32).toString('base64url').slice(0, 43),
+    quantity: i,
+    data: randomBytes(450).toString('hex'),
+    'data-protocol': 'ao',
+  }
+}
+
+async function writeAll(
+  messages: readonly Message[],
+  write: (m: Message, i: number) => Promise<unknown>,
+) {
+  for (let start = 0; start < messages.length; start += IN_FLIGHT) {
+    await Promise.all(messages.slice(start, start + IN_FLIGHT).map((m, i) => write(m, start + i)))
+  }
+}
+
+const dirs: string[] = []
+function freshStore() {
+  const dir = tempDir()
+  dirs.push(dir)
+  return { dir, store: createLmdbStore({ path: dir }) }
+}
+
+const figures: Figure[] = []
+const encodedSize = encodeMessage(message(0)).byteLength
+
+figures.push(
+  await measure(
+    'lmdb durable message writes (1 KB, concurrent)',
+    'msgs/s',
+    async () => {
+      const messages = Array.from({ length: COUNT }, (_, i) => message(i))
+      const { store } = freshStore()
+      const started = performance.now()
+      await writeAll(messages, (m) => writeMessage(store, m))
+      const ms = performance.now() - started
+      await store.close()
+      return perSecond(COUNT, ms)
+    },
+    { runs: 3, warmup: 1, goal: { op: '>=', value: 50_000, issue: 3 } },
+  ),
+)
+
+figures.push(
+  await measure(
+    'lmdb durable store puts (1 KB encoded message, concurrent)',
+    'puts/s',
+    async () => {
+      const records = Array.from({ length: COUNT }, (_, i) => encodeMessage(message(i)))
+      const keys = records.map(() => `messages/${randomBytes(32).toString('base64url')}`)
+      const { store } = freshStore()
+      const started = performance.now()
+      await writeAll(
+        records.map((_, i) => ({ i })),
+        (_m, i) => store.write(keys[i] as string, records[i] as Uint8Array),
+      )
+      const ms = performance.now() - started
+      await store.close()
+      return perSecond(COUNT, ms)
+    },
+    { runs: 3, warmup: 1, goal: { op: '>=', value: 50_000, issue: 3 } },
+  ),
+)
+
+figures.push(
+  await measure(
+    'lmdb durable write-result (1 KB result, concurrent)',
+    'results/s',
+    async () => {
+      const results = Array.from({ length: COUNT }, (_, i) => message(i))
+      const { store } = freshStore()
+      const pid = 'P'.repeat(43)
+      const started = performance.now()
+      await writeAll(results, (result, slot) => writeResult(store, { process: pid, slot, result }))
+      const ms = performance.now() - started
+      await store.close()
+      return perSecond(COUNT, ms)
+    },
+    { runs: 3, warmup: 0 },
+  ),
+)
+
+// Reads and disk use: one store of STORED messages.
+const { dir, store } = freshStore()
+const ids: string[] = []
+await writeAll(
+  Array.from({ length: STORED }, (_, i) => message(i)),
+  async (m, i) => {
+    ids[i] = await writeMessage(store, m)
+  },
+)
+const shuffled = ids
+  .slice(0, COUNT)
+  .map((id) => ({ id, sort: Math.random() }))
+  .sort((a, b) => a.sort - b.sort)
+figures.push(
+  await measure(
+    'lmdb warm message reads (1 KB, random order)',
+    'msgs/s',
+    () => {
+      const started = performance.now()
+      for (const { id } of shuffled) {
+        if (readMessage(store, id) === undefined) throw new Error(`lost ${id}`)
+      }
+      return perSecond(shuffled.length, performance.now() - started)
+    },
+    { runs: 5, warmup: 1, goal: { op: '>=', value: 200_000, issue: 3 } },
+  ),
+)
+await store.close()
+// Blocks actually allocated, not the apparent size (they agree unless the file is sparse).
+const onDisk = statSync(join(dir, 'data.mdb')).blocks * 512
+figures.push(figure('lmdb bytes on disk per message (1 KB)', 'bytes', [onDisk / STORED]))
+figures.push(figure('encoded size of the message', 'bytes', [encodedSize]))
+figures.push(
+  figure('disk overhead (bytes on disk / encoded size)', 'x', [onDisk / STORED / encodedSize], {
+    op: '<=',
+    value: 2,
+    issue: 3,
+  }),
+)
+
+for (const d of dirs) rmSync(d, { recursive: true, force: true })
+report('device-cache', figures)
