@@ -1,5 +1,3 @@
-import type { DeviceName } from './message.ts'
-
 const BRAND = Symbol.for('aonode.device-error')
 
 /** Stable error codes. Third-party devices may add their own (SCREAMING_SNAKE with a prefix). */
@@ -42,7 +40,7 @@ const STATUS: Record<ErrorCode, number> = {
 
 export interface DeviceErrorOptions extends ErrorOptions {
   status?: number
-  device?: DeviceName | string
+  device?: string
   key?: string
 }
 
