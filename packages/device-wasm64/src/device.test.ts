@@ -229,6 +229,14 @@ describe('ao (aos) modules', () => {
     expect(output(state)['data']).toBe('2')
   })
 
+  it('caps memory: an allocation past memory-limit fails the message and is undone', async () => {
+    let { state } = await aos(AOS64, { 'memory-limit': '80-mb' })
+    state = await run(state, 1, [evalBody('S = string.rep("x", 48 * 1024 * 1024); return #S')])
+    expect(results(state)['error']).toMatch(/memory/)
+    state = await run(state, 2, [evalBody('return tostring(S == nil) .. " " .. (1 + 1)')])
+    expect(output(state)['data']).toBe('true 2')
+  })
+
   it('restores an aos snapshot to the same state as the live instance (wasm32)', async () => {
     let { state: live } = await aos(AOS32)
     live = await run(live, 1, [evalBody('T = {}; for i = 1, 100 do T[i] = i * i end; return #T')])

@@ -345,14 +345,14 @@ export function createWasm64Device(options: Wasm64Options = {}): Device {
         }
         const { json, timestamp } = messageJson(req, live.ao)
         const { instance, ao } = live
-        const outcome = await instance.call(json, ao.env, timestamp)
+        const outcome = await instance.compute(json, ao.env, timestamp, (answer) => {
+          const parsed = parseResult(answer, ao)
+          return { value: parsed.results, rollback: parsed.rollback }
+        })
         if (outcome.status !== 'ok') {
           return { ...state, results: { error: `wasm64: ${outcome.message}` } }
         }
-        const parsed = parseResult(outcome.json, ao)
-        if (parsed.rollback) await instance.rollback()
-        else await instance.commit(json, ao.env, timestamp)
-        return { ...state, results: parsed.results }
+        return { ...state, results: outcome.value }
       },
 
       async snapshot(base) {

@@ -17,6 +17,6 @@ export {
   type AoContext,
   type Outcome,
 } from './ao-json.ts'
-export type { CallOutcome, InstanceLimits } from './instance.ts'
+export type { CallFailure, CallOutcome, InstanceLimits } from './instance.ts'
 export type { InstanceSnapshot, ModuleKind } from './runtime.ts'
 export { prepareImage, type ImageInfo } from './wasm-binary.ts'

@@ -55,9 +55,13 @@ export interface InstanceLimits {
   readonly syncWaitMs: number
 }
 
-export type CallOutcome =
-  | { readonly status: 'ok'; readonly json: string }
-  | { readonly status: 'trap' | 'memory' | 'timeout'; readonly message: string }
+/** The module trapped, outgrew its memory cap or ran past the time limit; the call was undone. */
+export interface CallFailure {
+  readonly status: 'trap' | 'memory' | 'timeout'
+  readonly message: string
+}
+
+export type CallOutcome<T> = { readonly status: 'ok'; readonly value: T } | CallFailure
 
 /** What the finalizer and the device's `stop` need: the current worker, replaced on rebuild. */
 interface WorkerBox {
@@ -105,7 +109,7 @@ export class WasmInstance {
   private base: InstanceSnapshot | undefined
   private journal: (readonly [Uint8Array, Uint8Array, number])[] = []
   private journalBytes = 0
-  private busy = false
+  private tail: Promise<unknown> = Promise.resolve()
   private readonly box: WorkerBox = { worker: undefined }
 
   private constructor(
@@ -140,73 +144,90 @@ export class WasmInstance {
     return this.compiled.kind
   }
 
-  /** Calls `handle(msg, env)` with the clock at `timestamp`. Not re-entrant: calls must not overlap. */
-  async call(msg: Uint8Array, env: Uint8Array, timestamp: number): Promise<CallOutcome> {
-    if (this.busy) throw new Error('wasm64: overlapping calls on one process instance')
-    this.busy = true
-    try {
-      const channel = this.channel ?? (await this.spawn())
-      const { control, data } = channel
-      if (msg.byteLength + env.byteLength <= data.byteLength) {
-        data.set(msg)
-        data.set(env, msg.byteLength)
-        control[ON_PORT] = 0
-      } else {
-        channel.port.postMessage([msg, env])
-        control[ON_PORT] = 1
-      }
-      control[MSG_LENGTH] = msg.byteLength
-      control[ENV_LENGTH] = env.byteLength
-      control[OP] = OP_COMPUTE
-      channel.clock[TIMESTAMP_F64] = timestamp
-      if (!(await this.request(channel, this.limits.timeoutMs))) {
-        await this.rebuild()
-        return {
-          status: 'timeout',
-          message: `the message ran longer than the ${this.limits.timeoutMs} ms limit and was stopped`,
+  /**
+   * Calls `handle(msg, env)` with the clock at `timestamp`; `judge` reads the answer and says whether
+   * to keep its effects (journal) or undo them (rebuild). Calls and snapshots run one at a time.
+   */
+  compute<T>(
+    msg: Uint8Array,
+    env: Uint8Array,
+    timestamp: number,
+    judge: (json: string) => { readonly value: T; readonly rollback: boolean },
+  ): Promise<CallOutcome<T>> {
+    return this.serial(async () => {
+      const outcome = await this.call(msg, env, timestamp)
+      if (outcome.status !== 'ok') return outcome
+      const judged = judge(outcome.json)
+      if (judged.rollback) await this.rebuild()
+      else {
+        this.journal.push([msg, env, timestamp])
+        this.journalBytes += msg.byteLength + env.byteLength
+        const { rollbackWindow, rollbackBytes } = this.limits
+        if (this.journal.length >= rollbackWindow || this.journalBytes >= rollbackBytes) {
+          await this.takeSnapshot()
         }
       }
-      const status = control[STATUS]
-      if (status === STATUS_OK) {
-        const length = control[RESULT_LENGTH] as number
-        const json =
-          control[ON_PORT] === 1
-            ? decoder.decode(receiveMessageOnPort(channel.port)?.message as Uint8Array)
-            : Buffer.from(data.buffer, 0, length).toString('utf8')
-        return { status: 'ok', json }
-      }
-      const message =
-        status === STATUS_MEMORY
-          ? `the module's memory grew past the cap of ${this.limits.maxPages} pages`
-          : status === DEAD
-            ? 'the worker running the module exited'
-            : String(receiveMessageOnPort(channel.port)?.message ?? 'the module trapped')
-      await this.rebuild()
-      return { status: status === STATUS_MEMORY ? 'memory' : 'trap', message }
-    } finally {
-      this.busy = false
-    }
-  }
-
-  /** Keeps the last call's effects: it joins the journal (and may start a new base). */
-  async commit(msg: Uint8Array, env: Uint8Array, timestamp: number): Promise<void> {
-    this.journal.push([msg, env, timestamp])
-    this.journalBytes += msg.byteLength + env.byteLength
-    if (
-      this.journal.length >= this.limits.rollbackWindow ||
-      this.journalBytes >= this.limits.rollbackBytes
-    ) {
-      await this.snapshot()
-    }
-  }
-
-  /** Undoes every uncommitted call: a fresh worker from the base, replaying the journal. */
-  async rollback(): Promise<void> {
-    await this.rebuild()
+      return { status: 'ok', value: judged.value }
+    })
   }
 
   /** Memory + globals now; also becomes the rollback base. */
-  async snapshot(): Promise<InstanceSnapshot> {
+  snapshot(): Promise<InstanceSnapshot> {
+    return this.serial(() => this.takeSnapshot())
+  }
+
+  private serial<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(task)
+    this.tail = result.catch(() => undefined)
+    return result
+  }
+
+  private async call(
+    msg: Uint8Array,
+    env: Uint8Array,
+    timestamp: number,
+  ): Promise<{ readonly status: 'ok'; readonly json: string } | CallFailure> {
+    const channel = this.channel ?? (await this.spawn())
+    const { control, data } = channel
+    if (msg.byteLength + env.byteLength <= data.byteLength) {
+      data.set(msg)
+      data.set(env, msg.byteLength)
+      control[ON_PORT] = 0
+    } else {
+      channel.port.postMessage([msg, env])
+      control[ON_PORT] = 1
+    }
+    control[MSG_LENGTH] = msg.byteLength
+    control[ENV_LENGTH] = env.byteLength
+    control[OP] = OP_COMPUTE
+    channel.clock[TIMESTAMP_F64] = timestamp
+    if (!(await this.request(channel, this.limits.timeoutMs))) {
+      await this.rebuild()
+      return {
+        status: 'timeout',
+        message: `the message ran longer than the ${this.limits.timeoutMs} ms limit and was stopped`,
+      }
+    }
+    const status = control[STATUS]
+    if (status === STATUS_OK) {
+      const length = control[RESULT_LENGTH] as number
+      const json =
+        control[ON_PORT] === 1
+          ? decoder.decode(receiveMessageOnPort(channel.port)?.message as Uint8Array)
+          : Buffer.from(data.buffer, 0, length).toString('utf8')
+      return { status: 'ok', json }
+    }
+    const message =
+      status === STATUS_MEMORY
+        ? `the module's memory grew past the cap of ${this.limits.maxPages} pages`
+        : status === DEAD
+          ? 'the worker running the module exited'
+          : String(receiveMessageOnPort(channel.port)?.message ?? 'the module trapped')
+    await this.rebuild()
+    return { status: status === STATUS_MEMORY ? 'memory' : 'trap', message }
+  }
+
+  private async takeSnapshot(): Promise<InstanceSnapshot> {
     const channel = this.channel ?? (await this.spawn())
     channel.control[OP] = OP_SNAPSHOT
     // A snapshot is a memory scan and copy: allow it far more than one message's time.
