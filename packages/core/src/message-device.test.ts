@@ -116,6 +116,16 @@ describe('message@1.0 (dev_message cases, §9.4)', () => {
     expect(result).toEqual({ a: '1', priv: { hashpath: 'h' }, b: '2' })
   })
 
+  it('set_path is the one way to set or unset path', async () => {
+    await expect(resolve({ a: '1' }, { path: 'set', a: '2' })).resolves.toEqual({ a: '2' })
+    await expect(resolve({ a: '1' }, { path: 'set_path', value: 'x/y' })).resolves.toEqual({
+      a: '1',
+      path: 'x/y',
+    })
+    await expect(resolve({ path: 'p' }, { path: 'set_path', value: 'unset' })).resolves.toEqual({})
+    expect((await failure(resolve({}, 'set_path'))).status).toBe(400)
+  })
+
   it('set drops commitments when it changes the message', async () => {
     const signed = { a: '1', commitments: { x: { signature: 's' } } }
     await expect(resolve(signed, { path: 'set', a: '2' })).resolves.toEqual({ a: '2' })

@@ -152,6 +152,20 @@ export function messageDevice(): Device {
         return getMessageKey(base, typeof key === 'string' ? key : 'get')
       },
       set,
+      // `path` is reserved for `set`; this is the one way to change it (`unset` removes it).
+      set_path: (base, req) => {
+        const value = getKey(req, 'value')
+        if (value === undefined) {
+          throw new DeviceError('BAD_REQUEST', 'set_path needs a "value"', {
+            device: MESSAGE_DEVICE,
+            key: 'set_path',
+          })
+        }
+        const out: Record<string, Value> = { ...base }
+        if (value === UNSET) delete out['path']
+        else out['path'] = value
+        return out
+      },
       keys: (base) => publicKeys(base),
       id: (base) => id(base),
       remove,
