@@ -133,6 +133,30 @@ describe('bad Lua over HTTP', () => {
   })
 })
 
+describe('a runaway Lua process over HTTP', () => {
+  it('is stopped and reported while other processes keep answering', async () => {
+    const looping = await spawnLua(`
+      function compute(base, req)
+        if req.body.action == 'Loop' then while true do end end
+        base.results = { output = { body = 'ok' } }
+        return base
+      end`)
+    const counter = await spawnLua(COUNTER)
+    await post(`/${looping}~process@1.0/schedule`, { action: 'Loop' })
+    await post(`/${counter}~process@1.0/schedule`, { action: 'Increment' })
+    let loopAnswered = false
+    const loop = get(`/${looping}~process@1.0/now`).then((answer) => {
+      loopAnswered = true
+      return answer
+    })
+    const other = await get(`/${counter}~process@1.0/now`)
+    expect(other.body['results']).toMatchObject({ count: 1 })
+    expect(loopAnswered).toBe(false)
+    const stopped = await loop
+    expect(String((stopped.body['results'] as Json)['error'])).toMatch(/budget|longer than/)
+  })
+})
+
 describe('hyper-aos over HTTP', () => {
   let pid: string
   const evalSnippet = `Count = 0
@@ -177,9 +201,24 @@ return Count`
     })
   })
 
+  it("pushes hyper-aos's Send to a local Lua process", async () => {
+    const counter = await spawnLua(COUNTER)
+    const pushed = await post(
+      `/${pid}~process@1.0/push`,
+      signed(
+        OWNER,
+        { action: 'Eval', data: `Send({target = '${counter}', action = 'Increment'})` },
+        'eval-push',
+      ),
+    )
+    expect(pushed['1']).toMatchObject({ target: counter })
+    const now = await get(`/${counter}~process@1.0/now`)
+    expect(now.body['results']).toMatchObject({ count: 1 })
+  })
+
   it('keeps its Lua globals across a restart (restored, not replayed)', async () => {
     await node.restart()
-    expect(await snapshotSlot(pid)).toBe(2)
+    expect(await snapshotSlot(pid)).toBe(3)
     await post(
       `/${pid}~process@1.0/schedule`,
       signed(OWNER, { action: 'Eval', data: 'Count = Count + 41\nreturn Count' }, 'eval-2'),
