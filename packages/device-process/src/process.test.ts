@@ -390,6 +390,13 @@ describe('push@1.0', () => {
     expect(shallow).toMatchObject({ '1': { 'resulted-in': { 'depth-exhausted': true } } })
     expect(await node.path(`/${c}~process@1.0/now/count`)).toBe(1)
 
+    // Pushing a definition spawns it and answers its assignment.
+    const spawned = await node.path('/~process@1.0/push', {
+      method: 'POST',
+      ...definition({ name: 'pushed' }),
+    })
+    expect(spawned).toMatchObject({ slot: 0, process: id(definition({ name: 'pushed' })) })
+
     // A target not hosted here is reported, not fatal.
     const missing = await node.path(`/${a}~process@1.0/push`, {
       method: 'POST',

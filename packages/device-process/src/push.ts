@@ -121,7 +121,12 @@ export function createPushDevice(options: ProcessOptions = {}): Device {
             { ...process.base, device: PROCESS_DEVICE },
             scheduleReq,
           )
-          slot = isMessage(assignment) ? toInteger(getOwn(assignment, 'slot')) : undefined
+          if (!isMessage(assignment)) throw noSlot(process.pid)
+          // Pushing a definition spawns it (aoconnect's mainnet spawn): answer the assignment.
+          const body = getOwn(assignment, 'body')
+          const type = isMessage(body) ? getKey(body, 'type') : undefined
+          if (typeof type === 'string' && type.toLowerCase() === 'process') return assignment
+          slot = toInteger(getOwn(assignment, 'slot'))
           if (slot === undefined) throw noSlot(process.pid)
         }
         return push(base, slot, depth, ctx)
