@@ -129,8 +129,9 @@ async function spawn(
   return 0
 }
 
-/** Computes a long backlog in steps so the user sees progress (stderr), then `now` is quick. */
+/** On a terminal, computes a long backlog in steps with a progress bar (stderr); `now` is then quick. */
 async function computeWithProgress(url: string, id: string): Promise<void> {
+  if (process.stderr.isTTY !== true) return
   let current: number
   try {
     current = Number(field(await call(url, `/${id}~process@1.0/slot`), 'current'))
