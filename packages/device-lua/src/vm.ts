@@ -215,9 +215,9 @@ export class LuaVm {
     const vm = new LuaVm(await instantiateLua(), limits)
     const lua = vm.lua
     const dirty: [number, number][] = [[0, FRESH_DIRTY_BYTES]]
-    if (lua.HEAPU8.length < size) {
+    while (lua.HEAPU8.length < size) {
       // Growing through malloc keeps emscripten's views in step; the copy overwrites its
-      // bookkeeping, and the chunk's header and footer pages are zeroed unless saved.
+      // bookkeeping, and each chunk's header and footer pages are zeroed unless saved.
       const length = size - lua.HEAPU8.length + PAGE
       const grown = lua._malloc(length)
       if (grown === 0) {
