@@ -20,7 +20,7 @@ end`
 
 async function call(base: Message, req: Message): Promise<Message> {
   const out = await resolver.resolve({ ...base, device: 'lua@5.3a' }, req)
-  if (!isMessage(out)) throw new Error(`${String(req['path'])} answered a non-message`)
+  if (!isMessage(out)) throw new Error('the call answered a non-message')
   return out
 }
 
