@@ -2,6 +2,7 @@ export { createCacheDevice, createDevices, type CacheDeviceOptions } from './dev
 export { createStore, type StoreConfig } from './create-store.ts'
 export { createLmdbStore, type LmdbStoreOptions } from './lmdb-store.ts'
 export { createMemoryStore } from './memory-store.ts'
+export { DEFAULT_DECODED_CACHE_BYTES, setDecodedCacheSize } from './decoded-cache.ts'
 export {
   commitmentKey,
   dataHash,

@@ -1,5 +1,6 @@
 import { Float, id, Link, Live, type Message, type Store } from '@aonode/core'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { setDecodedCacheSize } from './decoded-cache.ts'
 import { backends } from './fixtures/backends.ts'
 import {
   dataHash,
@@ -122,6 +123,34 @@ describe.each(backends)('message cache on the $name store', (backend) => {
     expect(hash).toBe(dataHash(bytes))
     expect(readById(store, hash)).toEqual(bytes)
     expect(readMessage(store, hash)).toBeUndefined()
+  })
+
+  it('serves repeated reads from decoded messages that readers cannot corrupt', async () => {
+    const message = { a: 1, nested: { b: [2, { c: 3 }] } }
+    const messageId = await writeMessage(store, message)
+    const first = readMessage(store, messageId) as Record<string, unknown>
+    first['a'] = 'changed'
+    delete first['nested']
+    const second = readMessage(store, messageId) as Message
+    expect(second).toEqual(message)
+    expect(Object.isFrozen(second['nested'])).toBe(true)
+    expect(() => {
+      ;(second['nested'] as Record<string, unknown>)['b'] = 0
+    }).toThrow(TypeError)
+    // Messages with binaries are fresh on every read, and theirs to change.
+    const withBytes = await writeMessage(store, { bytes: Uint8Array.of(1), inner: { x: 1 } })
+    const owned = readMessage(store, withBytes) as Message
+    ;(owned['bytes'] as Uint8Array)[0] = 9
+    ;(owned['inner'] as Record<string, unknown>)['x'] = 2
+    expect(readMessage(store, withBytes)).toEqual({ bytes: Uint8Array.of(1), inner: { x: 1 } })
+  })
+
+  it('reads without the decoded cache when it is turned off', async () => {
+    setDecodedCacheSize(store, 0)
+    const messageId = await writeMessage(store, { nested: { b: 1 } })
+    const read = readMessage(store, messageId) as Message
+    expect(read).toEqual({ nested: { b: 1 } })
+    expect(Object.isFrozen(read['nested'])).toBe(false)
   })
 
   it('answers undefined for a missing ID and 400 for a malformed one', () => {

@@ -12,6 +12,7 @@ import {
   type StoreOp,
   type Value,
 } from '@aonode/core'
+import { decodedCacheOf } from './decoded-cache.ts'
 import { checkId } from './keys.ts'
 
 /** Binaries at least this long are stored once under `data/<sha256>` and linked (dedup). */
@@ -138,10 +139,9 @@ export function readMessage(
   options: ReadOptions = {},
 ): Message | undefined {
   checkId(messageId, 'target')
-  const key = messageKey(messageId)
   // Fast path: the unsigned ID is a record right at messages/<ID>.
-  const record = store.read(key)
-  if (record !== undefined) return fromRecord(store, record, key, options)
+  const message = readMessageAt(store, messageKey(messageId), options)
+  if (message !== undefined) return message
   const found = locate(store, messageId)
   return found === undefined || isDataKey(found) ? undefined : readMessageAt(store, found, options)
 }
@@ -158,14 +158,23 @@ export function readById(
   return key !== undefined && isDataKey(key) ? store.read(key) : undefined
 }
 
-/** The message recorded at a store key (or a link to one); undefined when absent. */
+/**
+ * The message recorded at a store key (or a link to one); undefined when absent. Full reads of
+ * `messages/<ID>` go through the store's decoded-message cache (see `setDecodedCacheSize`).
+ */
 export function readMessageAt(
   store: Store,
   key: string,
   options: ReadOptions = {},
 ): Message | undefined {
+  const cacheable = options.lazy !== true && key.startsWith('messages/')
+  const cache = cacheable ? decodedCacheOf(store) : undefined
+  const cached = cache?.get(key)
+  if (cached !== undefined) return { ...cached }
   const record = store.read(key)
-  return record === undefined ? undefined : fromRecord(store, record, key, options)
+  if (record === undefined) return undefined
+  const message = fromRecord(store, record, key, options)
+  return cache?.add(key, message, record.byteLength) === true ? { ...message } : message
 }
 
 const isDataKey = (key: string): boolean => key.startsWith('data/')
