@@ -180,6 +180,18 @@ describe('lua@5.3a as a process execution device', () => {
   })
 })
 
+describe('host safety', () => {
+  it('never lets a process exit the node or load bytecode', async () => {
+    const state = await spawn(`
+      function bye() os.exit(7) end
+      function bytecode() return load(string.dump(function() return 1 end)) end`)
+    const base = { ...state, device: 'lua@5.3a' }
+    expect((await rejection(resolver.resolve(base, 'bye'))).message).toMatch(/os.exit is not/)
+    expect(process.exitCode).toBeUndefined()
+    expect(await resolver.resolve(base, 'bytecode')).toBeNull()
+  })
+})
+
 describe('ao library', () => {
   it('ao.resolve reaches the node (message@1.0) and returns status, result', async () => {
     const state = await spawn(`

@@ -11,6 +11,11 @@ local now = 0
 os.time = function(t) if t ~= nil then return os_time(t) end return now end
 os.clock = function() return 0.0 end
 os.date = function(format, t) return os_date(format, t or now) end
+-- The host's safety, whatever the sandbox: emscripten's exit would set the node's exit code, and
+-- precompiled bytecode can corrupt the VM, so load accepts text chunks only.
+os.exit = function() error('os.exit is not available to AO processes', 2) end
+local raw_load = load
+load = function(chunk, name, _, env) return raw_load(chunk, name, 't', env) end
 -- print goes nowhere by default (modules print banners at load); processes that want output return it.
 print = function() end
 
