@@ -66,7 +66,7 @@ export interface AppOptions {
 export interface App {
   handle(request: AppRequest): Promise<AppResponse>
   /** The answer for a request refused before it reached `handle` (e.g. a body over the limit). */
-  fail(error: unknown): AppResponse
+  fail(error: unknown, method: string): AppResponse
   readonly limits: Limits
 }
 
@@ -166,9 +166,9 @@ export function createApp(options: AppOptions): App {
 
   return {
     limits,
-    fail: (error) => {
+    fail: (error, method) => {
       const response = errorResponse(error)
-      metrics.observeRequest('-', response.status, 0)
+      metrics.observeRequest(methodLabel(method), response.status, 0)
       return { ...response, headers: { ...CORS_HEADERS, ...response.headers } }
     },
     async handle(request) {
@@ -189,7 +189,7 @@ export function createApp(options: AppOptions): App {
         }
       }
       const seconds = (performance.now() - started) / 1000
-      metrics.observeRequest(request.method.toUpperCase(), response.status, seconds)
+      metrics.observeRequest(methodLabel(request.method), response.status, seconds)
       log.info(
         {
           requestId,
@@ -206,6 +206,14 @@ export function createApp(options: AppOptions): App {
       }
     },
   }
+}
+
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])
+
+/** Metric label for a method: any method a client invents counts as OTHER (bounded labels). */
+function methodLabel(method: string): string {
+  const upper = method.toUpperCase()
+  return METHODS.has(upper) ? upper : 'OTHER'
 }
 
 /** The keys a request adds to every step of its HyperPATH: method, header-form keys, body keys. */

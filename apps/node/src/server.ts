@@ -30,7 +30,10 @@ export function createHttpServer(app: App): HttpServer {
     })
     if (draining) {
       res.setHeader('connection', 'close')
-      write(res, app.fail(new DeviceError('UNAVAILABLE', 'node is shutting down')))
+      write(
+        res,
+        app.fail(new DeviceError('UNAVAILABLE', 'node is shutting down'), req.method ?? 'GET'),
+      )
       return
     }
     void serve(app, req, res)
@@ -132,7 +135,8 @@ function rejectTooLarge(app: App, req: IncomingMessage, res: ServerResponse): vo
   const limit = app.limits.bodyBytes
   const answer = (): void => {
     res.setHeader('connection', 'close')
-    write(res, app.fail(new DeviceError('TOO_LARGE', `request body is larger than ${limit} bytes`)))
+    const error = new DeviceError('TOO_LARGE', `request body is larger than ${limit} bytes`)
+    write(res, app.fail(error, req.method ?? 'POST'))
   }
   let drained = 0
   req.on('data', (chunk: Buffer) => {
