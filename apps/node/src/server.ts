@@ -134,6 +134,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefin
 function rejectTooLarge(app: App, req: IncomingMessage, res: ServerResponse): void {
   const limit = app.limits.bodyBytes
   const answer = (): void => {
+    if (res.headersSent) return
     res.setHeader('connection', 'close')
     const error = new DeviceError('TOO_LARGE', `request body is larger than ${limit} bytes`)
     write(res, app.fail(error, req.method ?? 'POST'))
