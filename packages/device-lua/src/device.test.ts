@@ -192,6 +192,36 @@ describe('host safety', () => {
   })
 })
 
+describe('Lua 5.3 compatibility', () => {
+  it("provides Lua 5.3's bit32 library through require", async () => {
+    const state = await spawn(`
+      function bits()
+        local bit32 = require('bit32')
+        return {
+          bit32.band(0xFF, 0x0F), bit32.bor(0xF0, 0x0F), bit32.bxor(0xFF, 0x0F), bit32.bnot(0),
+          bit32.lshift(1, 31), bit32.rshift(0x80000000, 31), bit32.arshift(0x80000000, 4),
+          bit32.lrotate(0x80000001, 1), bit32.rrotate(1, 1), bit32.extract(0xABCD, 4, 8),
+          bit32.replace(0, 0xF, 8, 4), bit32.band(-1, 0xFFFFFFFF), bit32.btest(2, 3),
+        }
+      end`)
+    expect(await resolver.resolve({ ...state, device: 'lua@5.3a' }, 'bits')).toEqual([
+      0x0f,
+      0xff,
+      0xf0,
+      0xffffffff,
+      0x80000000,
+      1,
+      0xf8000000,
+      3,
+      0x80000000,
+      0xbc,
+      0xf00,
+      0xffffffff,
+      true,
+    ])
+  })
+})
+
 describe('ao library', () => {
   it('ao.resolve reaches the node (message@1.0) and returns status, result', async () => {
     const state = await spawn(`
