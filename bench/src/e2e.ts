@@ -260,7 +260,7 @@ export async function nowSection(session: Session, node: RunningNode): Promise<v
 
 /**
  * Messages computed per second per execution device: schedule a batch, then time the `now` that
- * computes it. The batch size follows the device's speed so each run lasts about half a second.
+ * computes it. The batch size follows the device's speed so each computation lasts about 0.3 s.
  */
 export async function computeSection(session: Session, node: RunningNode): Promise<void> {
   const { server } = node
@@ -281,7 +281,7 @@ export async function computeSection(session: Session, node: RunningNode): Promi
     try {
       await batch(10) // boots the process
       const probeMs = await batch(50)
-      const size = Math.max(20, Math.min(5_000, Math.round((50 * 500) / Math.max(probeMs, 1))))
+      const size = Math.max(20, Math.min(2_000, Math.round((50 * 300) / Math.max(probeMs, 1))))
       const f = await measure(name, 'msg/s', async () => (size * 1000) / (await batch(size)), {
         runs: session.settings.runs,
         warmup: 0,
@@ -308,7 +308,7 @@ export async function computeSection(session: Session, node: RunningNode): Promi
 export async function memorySection(session: Session): Promise<void> {
   for (const target of TARGETS.filter((t) => t.name !== 'test-exec')) {
     const name = `RSS per idle live process: ${target.name}`
-    const perRun = target.name.startsWith('aos') ? 3 : 8
+    const perRun = target.name.startsWith('aos') ? 2 : 5
     const dataDir = tempDataDir()
     const node = await startBenchNode(dataDir)
     try {
