@@ -90,6 +90,17 @@ describe('wasm64@1.0 over HTTP', () => {
     await post(`/${aos}~process@1.0/schedule`, { Action: 'Eval', Data: 'Kept = 41' })
     await get(`/${aos}~process@1.0/now`)
     await node.restart()
+    // The graceful stop stored a wasm64 snapshot (memory pages + globals) for each process.
+    for (const [pid, kind] of [
+      [counter, 'assemblyscript'],
+      [aos, 'emscripten'],
+    ] as const) {
+      const latest = JSON.parse(
+        await get(`/~cache@1.0/latest?process=${pid}&require=snapshot`),
+      ) as { snapshot: Record<string, unknown> }
+      expect(latest.snapshot['kind']).toBe(kind)
+      expect(Array.isArray(latest.snapshot['globals'])).toBe(true)
+    }
     expect(await get(`/${counter}~process@1.0/now/results/output/count`)).toBe('6')
     await post(`/${counter}~process@1.0/schedule`, { Action: 'Increment' })
     expect(await get(`/${counter}~process@1.0/now/results/output/count`)).toBe('7')
