@@ -114,11 +114,15 @@ const TRANSPORT_PREFIXES = ['sec-', 'x-forwarded-', 'access-control-']
 /** Keys that reach JavaScript object machinery; refused wherever a client names a key. */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype'])
 
+/** Permissive CORS (as HyperBEAM): every answer may be read by any origin... */
 const CORS_HEADERS: Record<string, string> = {
   'access-control-allow-origin': '*',
+  'access-control-expose-headers': '*',
+}
+/** ...and the preflight allows every method and header, cached for a day. */
+const PREFLIGHT_HEADERS: Record<string, string> = {
   'access-control-allow-methods': 'GET, POST, PUT, DELETE, OPTIONS',
   'access-control-allow-headers': '*',
-  'access-control-expose-headers': '*',
   'access-control-max-age': '86400',
 }
 
@@ -145,7 +149,7 @@ export function createApp(options: AppOptions): App {
 
   async function respond(request: AppRequest): Promise<AppResponse> {
     const method = request.method.toUpperCase()
-    if (method === 'OPTIONS') return { status: 204, headers: {}, body: '' }
+    if (method === 'OPTIONS') return { status: 204, headers: PREFLIGHT_HEADERS, body: '' }
     if (Buffer.byteLength(request.url) > limits.urlBytes) {
       throw new DeviceError('URI_TOO_LONG', `path is longer than ${limits.urlBytes} bytes`, {
         status: 414,
