@@ -15,9 +15,9 @@ afterEach(() => {
 })
 
 describe('loadConfig', () => {
-  it('defaults to port 10000, ./data and the five device packages', () => {
+  it('defaults to port 10000, ./data and the five device packages', async () => {
     const cwd = tempDir()
-    const config = loadConfig({ cwd, env: {} })
+    const config = await loadConfig({ cwd, env: {} })
     expect(config.port).toBe(10000)
     expect(config.dataDir).toBe(join(cwd, 'data'))
     expect(config.devices.map((d) => d.package)).toEqual([
@@ -31,15 +31,21 @@ describe('loadConfig', () => {
     expect(config.file).toBeUndefined()
   })
 
-  it('lets AONODE_PORT and AONODE_DATA override the config file', () => {
+  it('lets AONODE_PORT and AONODE_DATA override the config file', async () => {
     const cwd = tempDir()
     writeFileSync(join(cwd, 'aonode.config.json'), JSON.stringify({ port: 9000, dataDir: 'store' }))
-    expect(loadConfig({ cwd, env: {} })).toMatchObject({ port: 9000, dataDir: join(cwd, 'store') })
-    const overridden = loadConfig({ cwd, env: { AONODE_PORT: '0', AONODE_DATA: '/tmp/elsewhere' } })
+    expect(await loadConfig({ cwd, env: {} })).toMatchObject({
+      port: 9000,
+      dataDir: join(cwd, 'store'),
+    })
+    const overridden = await loadConfig({
+      cwd,
+      env: { AONODE_PORT: '0', AONODE_DATA: '/tmp/elsewhere' },
+    })
     expect(overridden).toMatchObject({ port: 0, dataDir: '/tmp/elsewhere' })
   })
 
-  it('reads device packages with options and version ranges from the file', () => {
+  it('reads device packages with options and version ranges from the file', async () => {
     const cwd = tempDir()
     const file = join(cwd, 'node.json')
     writeFileSync(
@@ -52,7 +58,7 @@ describe('loadConfig', () => {
         limits: { bodyBytes: 1024 },
       }),
     )
-    const config = loadConfig({ cwd, env: { AONODE_CONFIG: 'node.json' } })
+    const config = await loadConfig({ cwd, env: { AONODE_CONFIG: 'node.json' } })
     expect(config.devices).toEqual([
       { package: '@aonode/device-cache' },
       { package: '@aonode/device-process', version: '^0.1.0', options: { snapshotEvery: 5 } },
@@ -60,11 +66,32 @@ describe('loadConfig', () => {
     expect(config.limits).toEqual({ ...DEFAULT_CONFIG.limits, bodyBytes: 1024 })
   })
 
-  it('refuses malformed files and values with a message naming the problem', () => {
+  it('refuses malformed files and values with a message naming the problem', async () => {
     const cwd = tempDir()
     writeFileSync(join(cwd, 'aonode.config.json'), '{"port": ')
-    expect(() => loadConfig({ cwd, env: {} })).toThrow(/not valid JSON/)
-    expect(() => loadConfig({ cwd: tempDir(), env: { AONODE_PORT: 'ten' } })).toThrow(/AONODE_PORT/)
+    await expect(loadConfig({ cwd, env: {} })).rejects.toThrow(/not valid JSON/)
+    await expect(loadConfig({ cwd: tempDir(), env: { AONODE_PORT: 'ten' } })).rejects.toThrow(
+      /AONODE_PORT/,
+    )
+  })
+})
+
+describe('aonode.config.ts', () => {
+  it('is read when there is no JSON config, through its `config` export', async () => {
+    const cwd = tempDir()
+    writeFileSync(
+      join(cwd, 'aonode.config.ts'),
+      "const port: number = 9100\nexport const config = { port, devices: ['@aonode/device-cache'] }\n",
+    )
+    const config = await loadConfig({ cwd, env: {} })
+    expect(config).toMatchObject({ port: 9100, devices: [{ package: '@aonode/device-cache' }] })
+    expect(config.file).toBe(join(cwd, 'aonode.config.ts'))
+  })
+
+  it('names a module without a `config` export', async () => {
+    const cwd = tempDir()
+    writeFileSync(join(cwd, 'aonode.config.js'), 'export const port = 1\n')
+    await expect(loadConfig({ cwd, env: {} })).rejects.toThrow(/does not export "config"/)
   })
 })
 

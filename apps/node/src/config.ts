@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { DEFAULT_LIMITS, type Limits } from './app.ts'
 
 /** One device package of the node: its npm name, an optional version range and its options. */
@@ -52,30 +53,30 @@ export const DEFAULT_CONFIG: NodeConfig = {
 }
 
 export const CONFIG_FILE = 'aonode.config.json'
+/** Looked for in this order; a `.ts`/`.js` config exports `config` (no default export). */
+export const CONFIG_FILES = [CONFIG_FILE, 'aonode.config.ts', 'aonode.config.js'] as const
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError'
 }
 
 /**
- * The effective configuration: built-in defaults, then the config file (explicit path, or
- * `aonode.config.json` in `cwd` when present), then the environment (`AONODE_PORT`, `AONODE_DATA`,
+ * The effective configuration: built-in defaults, then the config file (explicit path, or the first
+ * of `CONFIG_FILES` in `cwd`), then the environment (`AONODE_PORT`, `AONODE_DATA`,
  * `AONODE_LOG_LEVEL`). Relative `dataDir` is taken from the config file's directory (else `cwd`).
  */
-export function loadConfig(
+export async function loadConfig(
   options: { file?: string; cwd?: string; env?: NodeJS.ProcessEnv } = {},
-): NodeConfig & { readonly file?: string } {
+): Promise<NodeConfig & { readonly file?: string }> {
   const cwd = options.cwd ?? process.cwd()
   const env = options.env ?? process.env
   const explicit = options.file ?? env['AONODE_CONFIG']
   const file =
     explicit !== undefined && explicit !== ''
       ? resolve(cwd, explicit)
-      : existsSync(resolve(cwd, CONFIG_FILE))
-        ? resolve(cwd, CONFIG_FILE)
-        : undefined
+      : CONFIG_FILES.map((name) => resolve(cwd, name)).find((path) => existsSync(path))
   let config: NodeConfig = { ...DEFAULT_CONFIG, dataDir: resolve(cwd, DEFAULT_CONFIG.dataDir) }
-  if (file !== undefined) config = mergeConfig(config, readConfigFile(file), dirname(file))
+  if (file !== undefined) config = mergeConfig(config, await readConfigFile(file), dirname(file))
   const port = env['AONODE_PORT']
   if (port !== undefined && port !== '')
     config = { ...config, port: parsePort(port, 'AONODE_PORT') }
@@ -86,7 +87,18 @@ export function loadConfig(
   return file === undefined ? config : { ...config, file }
 }
 
-function readConfigFile(file: string): unknown {
+async function readConfigFile(file: string): Promise<unknown> {
+  if (/\.[cm]?[jt]s$/.test(file)) {
+    let module: { config?: unknown }
+    try {
+      module = (await import(pathToFileURL(file).href)) as { config?: unknown }
+    } catch (error) {
+      throw new ConfigError(`cannot load config module ${file}: ${(error as Error).message}`)
+    }
+    if (module.config === undefined)
+      throw new ConfigError(`config module ${file} does not export "config"`)
+    return module.config
+  }
   let text: string
   try {
     text = readFileSync(file, 'utf8')

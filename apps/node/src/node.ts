@@ -66,9 +66,9 @@ export interface AoNode {
 export async function createNode(options: CreateNodeOptions = {}): Promise<AoNode> {
   const base =
     typeof options.config === 'string'
-      ? loadConfig({ file: options.config })
+      ? await loadConfig({ file: options.config })
       : options.config === undefined
-        ? loadConfig()
+        ? await loadConfig()
         : DEFAULT_CONFIG
   const overrides = typeof options.config === 'object' ? options.config : {}
   const config: NodeConfig = {
