@@ -120,7 +120,7 @@ async function timeNow(node: Node, pid: string): Promise<number> {
       () => false,
     )
     if (found) break
-    await new Promise((resolve) => setImmediate(resolve))
+    await new Promise((resolve) => setTimeout(resolve, 1))
   }
   return performance.now() - started
 }
