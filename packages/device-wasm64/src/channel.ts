@@ -31,6 +31,3 @@ export const STATUS_MEMORY = 2
 
 export const READY_OK = 1
 export const READY_FAILED = 2
-
-/** Spin this many polls before sleeping: a busy process answers without a futex round trip. */
-export const SPIN_POLLS = 20_000
