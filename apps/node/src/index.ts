@@ -13,6 +13,7 @@ export {
 } from './app.ts'
 export {
   CONFIG_FILE,
+  CONFIG_FILES,
   ConfigError,
   DEFAULT_CONFIG,
   DEFAULT_DEVICES,
