@@ -164,6 +164,9 @@ export class LuaVm {
   private stop: StopReason = undefined
   private memoryRefused = false
   private buffer: Buffer | undefined
+  /** Views of the linear memory; a grown memory detaches them (length 0), then they are renewed. */
+  private u8 = new Uint8Array(0)
+  private u32 = new Uint32Array(0)
   /**
    * The memory cap holds only while Lua code runs: a failed allocation in host-side pushes or error
    * handling would be outside any protected call, where Lua can only abort.
@@ -302,7 +305,7 @@ export class LuaVm {
     const nameBytes = textEncoder.encode(chunkName)
     const size = code.length + nameBytes.length + 3
     this.ensureScratch(size)
-    const heap = lua.HEAPU8
+    const heap = this.heap8()
     const base = this.s.scratch
     heap.set(code, base)
     const namePtr = base + code.length
@@ -410,7 +413,7 @@ export class LuaVm {
     if (type === T_TABLE) return lua._lua_topointer(L, idx)
     if (type !== T_STRING) return 0
     const ptr = lua._lua_tolstring(L, idx, this.s.out)
-    return (lua.HEAPU32[this.s.out >> 2] as number) > 64 ? ptr : 0
+    return (this.heap32()[this.s.out >> 2] as number) > 64 ? ptr : 0
   }
 
   /** Keeps `pinned[key] = value at idx` so a table the host pushed keeps its address while tracked. */
@@ -443,7 +446,7 @@ export class LuaVm {
         this.enforcing = false
       }
       this.luaMs += Date.now() - this.sliceStart
-      const nres = lua.HEAPU32[(this.s.out + 4) >> 2] as number
+      const nres = this.heap32()[(this.s.out + 4) >> 2] as number
       if (status === LUA_OK) return nres
       if (status !== LUA_YIELD) throw this.callError(T, status)
       if (this.stop === 'slice') {
@@ -580,16 +583,16 @@ export class LuaVm {
     this.ensureScratch(text.length * 3 + 1)
     const { written } = textEncoder.encodeInto(
       text,
-      this.lua.HEAPU8.subarray(this.s.scratch, this.s.scratch + this.s.scratchSize - 1),
+      this.heap8().subarray(this.s.scratch, this.s.scratch + this.s.scratchSize - 1),
     )
-    this.lua.HEAPU8[this.s.scratch + written] = 0
+    this.heap8()[this.s.scratch + written] = 0
     return this.s.scratch
   }
 
   pushString(L: Pointer, text: string): void {
     const length = text.length
     this.ensureScratch(length * 3)
-    const heap = this.lua.HEAPU8
+    const heap = this.heap8()
     const base = this.s.scratch
     let i = 0
     // ASCII fast path: most keys and values are short ASCII.
@@ -608,7 +611,7 @@ export class LuaVm {
 
   private pushBytes(L: Pointer, bytes: Uint8Array): void {
     this.ensureScratch(bytes.length)
-    this.lua.HEAPU8.set(bytes, this.s.scratch)
+    this.heap8().set(bytes, this.s.scratch)
     this.lua._lua_pushlstring(L, this.s.scratch, bytes.length)
   }
 
@@ -672,9 +675,19 @@ export class LuaVm {
     }
   }
 
+  private heap8(): Uint8Array {
+    if (this.u8.length === 0) this.u8 = this.lua.HEAPU8
+    return this.u8
+  }
+
+  private heap32(): Uint32Array {
+    if (this.u32.length === 0) this.u32 = this.lua.HEAPU32
+    return this.u32
+  }
+
   /** A Buffer over the current linear memory (renewed when the memory grows). */
   private heapBuffer(): Buffer {
-    const heap = this.lua.HEAPU8
+    const heap = this.heap8()
     if (this.buffer?.buffer !== heap.buffer) {
       this.buffer = Buffer.from(heap.buffer, heap.byteOffset, heap.byteLength)
     }
@@ -686,8 +699,8 @@ export class LuaVm {
     const lua = this.lua
     const lenPtr = this.s.out
     const ptr = lua._lua_tolstring(L, idx, lenPtr)
-    const end = ptr + (lua.HEAPU32[lenPtr >> 2] as number)
-    const heap = lua.HEAPU8
+    const end = ptr + (this.heap32()[lenPtr >> 2] as number)
+    const heap = this.heap8()
     let ascii = true
     for (let i = ptr; i < end; i++) {
       const byte = heap[i] as number
