@@ -31,13 +31,16 @@ function message(i: number): Message {
   }
 }
 
-async function writeAll(
-  messages: readonly Message[],
-  write: (m: Message, i: number) => Promise<unknown>,
-) {
-  for (let start = 0; start < messages.length; start += IN_FLIGHT) {
-    await Promise.all(messages.slice(start, start + IN_FLIGHT).map((m, i) => write(m, start + i)))
+/** Writes items with IN_FLIGHT concurrent writers, each starting its next write when one lands. */
+async function writeAll<T>(items: readonly T[], write: (item: T, i: number) => Promise<unknown>) {
+  let next = 0
+  const writer = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++
+      await write(items[i] as T, i)
+    }
   }
+  await Promise.all(Array.from({ length: IN_FLIGHT }, writer))
 }
 
 const dirs: string[] = []
@@ -72,14 +75,13 @@ figures.push(
     'lmdb durable store puts (1 KB encoded message, concurrent)',
     'puts/s',
     async () => {
-      const records = Array.from({ length: COUNT }, (_, i) => encodeMessage(message(i)))
-      const keys = records.map(() => `messages/${randomBytes(32).toString('base64url')}`)
+      const records = Array.from({ length: COUNT }, (_, i) => ({
+        key: `messages/${randomBytes(32).toString('base64url')}`,
+        value: encodeMessage(message(i)),
+      }))
       const { store } = freshStore()
       const started = performance.now()
-      await writeAll(
-        records.map((_, i) => ({ i })),
-        (_m, i) => store.write(keys[i] as string, records[i] as Uint8Array),
-      )
+      await writeAll(records, ({ key, value }) => store.write(key, value))
       const ms = performance.now() - started
       await store.close()
       return perSecond(COUNT, ms)
