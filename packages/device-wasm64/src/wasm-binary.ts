@@ -77,12 +77,12 @@ class Reader {
     if (this.pos + n > this.end) throw new ImageFormatError('unexpected end of the wasm image')
     this.pos += n
   }
-  /** Memory/table limits; returns [flags, initial]. */
-  limits(): [number, number] {
+  /** Memory/table limits; returns [flags, initial, maximum?]. */
+  limits(): [number, number, number | undefined] {
     const flags = this.byte()
     const initial = this.u()
-    if ((flags & 0x01) !== 0) this.u()
-    return [flags, initial]
+    const maximum = (flags & 0x01) !== 0 ? this.u() : undefined
+    return [flags, initial, maximum]
   }
   /** Skips a constant expression up to its `end` opcode. */
   constExpr(): void {
@@ -122,8 +122,11 @@ function uleb(value: number): number[] {
   return out
 }
 
-/** Reads the image's globals and memory and exports every mutable global. */
-export function prepareImage(image: Uint8Array): ImageInfo {
+/**
+ * Reads the image's globals and memory, exports every mutable global and, with `maxPages`, lowers
+ * the memory's declared maximum to it, so that no `memory.grow` inside a call can pass the cap.
+ */
+export function prepareImage(image: Uint8Array, maxPages?: number): ImageInfo {
   if (image.byteLength < 8 || MAGIC.some((b, i) => image[i] !== b)) {
     throw new ImageFormatError('the image is not a WebAssembly module (bad magic bytes)')
   }
@@ -134,6 +137,8 @@ export function prepareImage(image: Uint8Array): ImageInfo {
   const exportNames = new Set<string>()
   let exportSection: { start: number; end: number; bodyStart: number; count: number } | undefined
   let insertAt = image.byteLength
+  /** Byte ranges of the image to replace, in order. */
+  const splices: { start: number; end: number; bytes: Uint8Array }[] = []
   const typeResults: ValueType[] = []
   const importResults = new Map<string, ValueType>()
   const decoder = new TextDecoder()
@@ -185,9 +190,25 @@ export function prepareImage(image: Uint8Array): ImageInfo {
       }
     } else if (id === SECTION_MEMORY) {
       if (r.u() > 0) {
-        const [flags, initial] = r.limits()
+        const [flags, initial, maximum] = r.limits()
         memory64 = (flags & 0x04) !== 0
         initialPages = initial
+        if (maxPages !== undefined) {
+          if (initial > maxPages) {
+            throw new ImageFormatError(
+              `the module starts with ${initial} memory pages, above the cap of ${maxPages}`,
+            )
+          }
+          if (maximum === undefined || maximum > maxPages) {
+            const limits = [flags | 0x01, ...uleb(initial), ...uleb(maxPages)]
+            const body = [1, ...limits, ...image.subarray(r.pos, end)]
+            splices.push({
+              start: sectionStart,
+              end,
+              bytes: new Uint8Array([SECTION_MEMORY, ...uleb(body.length), ...body]),
+            })
+          }
+        }
       }
     } else if (id === SECTION_GLOBAL) {
       const count = r.u()
@@ -230,21 +251,34 @@ export function prepareImage(image: Uint8Array): ImageInfo {
     const nameBytes = encoder.encode(name)
     added.push(...uleb(nameBytes.byteLength), ...nameBytes, EXPORT_KIND_GLOBAL, ...uleb(index))
   }
-  if (added.length === 0) return { bytes: image, globals, memory64, initialPages, importResults }
-
-  const addedCount =
-    globals.length - mutable.filter((i) => exportNames.has(`${GLOBAL_EXPORT_PREFIX}${i}`)).length
-  const oldEntries =
-    exportSection === undefined
-      ? new Uint8Array(0)
-      : image.subarray(exportSection.bodyStart, exportSection.end)
-  const body = [...uleb((exportSection?.count ?? 0) + addedCount), ...oldEntries, ...added]
-  const section = new Uint8Array([SECTION_EXPORT, ...uleb(body.length), ...body])
-  const cutStart = exportSection?.start ?? insertAt
-  const cutEnd = exportSection?.end ?? insertAt
-  const out = new Uint8Array(cutStart + section.byteLength + (image.byteLength - cutEnd))
-  out.set(image.subarray(0, cutStart), 0)
-  out.set(section, cutStart)
-  out.set(image.subarray(cutEnd), cutStart + section.byteLength)
+  if (added.length > 0) {
+    const addedCount =
+      globals.length - mutable.filter((i) => exportNames.has(`${GLOBAL_EXPORT_PREFIX}${i}`)).length
+    const oldEntries =
+      exportSection === undefined
+        ? new Uint8Array(0)
+        : image.subarray(exportSection.bodyStart, exportSection.end)
+    const body = [...uleb((exportSection?.count ?? 0) + addedCount), ...oldEntries, ...added]
+    splices.push({
+      start: exportSection?.start ?? insertAt,
+      end: exportSection?.end ?? insertAt,
+      bytes: new Uint8Array([SECTION_EXPORT, ...uleb(body.length), ...body]),
+    })
+  }
+  if (splices.length === 0) return { bytes: image, globals, memory64, initialPages, importResults }
+  splices.sort((a, b) => a.start - b.start)
+  const parts: Uint8Array[] = []
+  let at = 0
+  for (const splice of splices) {
+    parts.push(image.subarray(at, splice.start), splice.bytes)
+    at = splice.end
+  }
+  parts.push(image.subarray(at))
+  const out = new Uint8Array(parts.reduce((n, part) => n + part.byteLength, 0))
+  let offset = 0
+  for (const part of parts) {
+    out.set(part, offset)
+    offset += part.byteLength
+  }
   return { bytes: out, globals, memory64, initialPages, importResults }
 }
