@@ -60,6 +60,9 @@ function signed(committer: string, body: Json, id: string): Json {
   }
 }
 
+let spawned = 0
+
+/** Schedules a Lua process definition (a nonce keeps identical definitions distinct processes). */
 async function spawnLua(module: unknown, extra: Json = {}): Promise<string> {
   const address = (await get('/~meta@1.0/info/address')).body['text']
   const assignment = await post('/~process@1.0/schedule', {
@@ -69,6 +72,7 @@ async function spawnLua(module: unknown, extra: Json = {}): Promise<string> {
     scheduler: address,
     'execution-device': 'lua@5.3a',
     module,
+    nonce: String(++spawned),
     ...extra,
   })
   return assignment['process'] as string
