@@ -1,10 +1,19 @@
 import { Server as NetServer } from 'node:net'
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import {
+  createServer,
+  STATUS_CODES,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http'
+import type { Duplex } from 'node:stream'
 import type { App, AppResponse } from './app.ts'
 import { DeviceError } from '@aonode/core'
 
 /** Bodies past the limit are drained (so the client reads the 413) up to this factor, then cut. */
 const DRAIN_FACTOR = 4
+/** Time to receive a whole request (headers and body) before node answers 408. */
+const RECEIVE_TIMEOUT_MS = 60_000
 /** Quiet time after the last in-flight request before open connections are closed on shutdown. */
 const SETTLE_MS = 100
 
@@ -22,23 +31,44 @@ export function createHttpServer(app: App): HttpServer {
   let draining = false
   let idle: (() => void) | undefined
 
-  const server = createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 0 }, (req, res) => {
-    active += 1
-    res.on('close', () => {
-      active -= 1
-      if (active === 0) idle?.()
-    })
-    if (draining) {
-      res.setHeader('connection', 'close')
-      write(
-        res,
-        app.fail(new DeviceError('UNAVAILABLE', 'node is shutting down'), req.method ?? 'GET'),
-      )
+  const server = createServer(
+    { maxHeaderSize: 16 * 1024, requestTimeout: RECEIVE_TIMEOUT_MS },
+    (req, res) => {
+      active += 1
+      res.on('close', () => {
+        active -= 1
+        if (active === 0) idle?.()
+      })
+      if (draining) {
+        res.setHeader('connection', 'close')
+        write(
+          res,
+          app.fail(new DeviceError('UNAVAILABLE', 'node is shutting down'), req.method ?? 'GET'),
+        )
+        return
+      }
+      void serve(app, req, res)
+    },
+  )
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+    if (!socket.writable || error.code === 'ECONNRESET') {
+      socket.destroy()
       return
     }
-    void serve(app, req, res)
+    // node's own answer to a request it cannot parse has no body: answer in the app's error form.
+    const [status, message] =
+      error.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'request headers are too large or too many']
+        : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? [408, `request not received within ${RECEIVE_TIMEOUT_MS} ms`]
+          : [400, 'malformed HTTP request']
+    const body = JSON.stringify({ error: message, status })
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\n` +
+        `access-control-allow-origin: *\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+        `connection: close\r\n\r\n${body}`,
+    )
   })
-  server.maxHeadersCount = app.limits.headers
 
   return {
     server,

@@ -140,6 +140,27 @@ describe('bad input', () => {
     await errorOf(response)
   })
 
+  it('too many headers, an oversized header value or path → 431/414', async () => {
+    const many: Record<string, string> = {}
+    for (let i = 0; i < 120; i++) many[`x-key-${i}`] = 'v'
+    const headers = await node.request('/~message@1.0&a=b/a', { headers: many })
+    expect(headers.status).toBe(431)
+    expect((await errorOf(headers))['error']).toMatch(/more than 100 headers/)
+    const long = await node.request('/~message@1.0&a=b/a', {
+      headers: { 'x-big': 'v'.repeat(9000) },
+    })
+    expect(long.status).toBe(431)
+    expect((await errorOf(long))['key']).toBe('x-big')
+    const path = await node.request(`/~message@1.0&a=b/a?${'q=1&'.repeat(2100)}`)
+    expect(path.status).toBe(414)
+    await errorOf(path)
+    const huge = await node.request('/~message@1.0&a=b/a', {
+      headers: { 'x-huge': 'v'.repeat(20_000) },
+    })
+    expect(huge.status).toBe(431) // past node's own 16 KB header limit
+    await errorOf(huge)
+  })
+
   it('unbalanced parentheses → 400', async () => {
     for (const path of ['/~message@1.0&a=b/(a', '/~message@1.0&a=(b/a', '/a)/b']) {
       const response = await node.request(path)
