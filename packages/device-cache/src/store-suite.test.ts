@@ -224,6 +224,23 @@ describe('lmdb store on disk', () => {
   })
 })
 
+describe('lmdb store without fsync', () => {
+  it('still reads back what it wrote and keeps it across a reopen', async () => {
+    const dir = tempDir()
+    try {
+      const first = await createStore({ path: dir, durable: false })
+      await first.write('k', bytes('v'))
+      expect(text(first.read('k'))).toBe('v')
+      await first.close()
+      const second = await createStore({ path: dir })
+      expect(text(second.read('k'))).toBe('v')
+      await second.close()
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
 describe('createStore', () => {
   it('chooses the backend by kind, and refuses unknown kinds', async () => {
     const memory = await createStore({ kind: 'memory' })
