@@ -128,17 +128,27 @@ const PREFLIGHT_HEADERS: Record<string, string> = {
 
 /** Response headers a result key may never set. */
 const RESERVED_RESPONSE_HEADERS = new Set([
+  'cache-control',
   'connection',
-  'content-encoding',
-  'content-length',
-  'content-type',
+  'date',
+  'etag',
   'keep-alive',
+  'link',
   'location',
+  'refresh',
+  'server',
   'set-cookie',
+  'strict-transport-security',
   'status',
   'transfer-encoding',
+  'vary',
+  'www-authenticate',
   'x-request-id',
 ])
+/** Result keys in these families would change how browsers and proxies treat the answer. */
+const RESERVED_RESPONSE_PREFIXES = ['access-control-', 'content-', 'proxy-', 'sec-', 'priv']
+/** At most this many result keys become headers. */
+const MAX_RESULT_HEADERS = 32
 const HEADER_NAME = /^[a-z0-9][a-z0-9-]*$/
 const HEADER_VALUE = /^[\x20-\x7e]*$/
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/
@@ -366,7 +376,7 @@ function textResponse(text: string): AppResponse {
 
 function statusOf(message: Message): number {
   const status = message['status']
-  return typeof status === 'number' && Number.isInteger(status) && status >= 100 && status <= 599
+  return typeof status === 'number' && Number.isInteger(status) && status >= 200 && status <= 599
     ? status
     : 200
 }
@@ -375,7 +385,12 @@ function statusOf(message: Message): number {
 function resultHeaders(message: Message): Record<string, string> {
   const headers: Record<string, string> = {}
   for (const [key, value] of Object.entries(message)) {
-    if (!HEADER_NAME.test(key) || RESERVED_RESPONSE_HEADERS.has(key) || key.startsWith('priv'))
+    if (Object.keys(headers).length >= MAX_RESULT_HEADERS) break
+    if (
+      !HEADER_NAME.test(key) ||
+      RESERVED_RESPONSE_HEADERS.has(key) ||
+      RESERVED_RESPONSE_PREFIXES.some((prefix) => key.startsWith(prefix))
+    )
       continue
     const text =
       typeof value === 'string'

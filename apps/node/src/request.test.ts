@@ -132,6 +132,32 @@ describe('encodeResult', () => {
   })
 })
 
+describe('result keys as response headers', () => {
+  it('never lets a result set CORS, content or cookie headers, and caps how many it sets', () => {
+    const many: Record<string, number> = {}
+    for (let i = 0; i < 100; i++) many[`k${i}`] = i
+    const response = encodeResult({
+      'access-control-allow-origin': 'https://evil.example',
+      'content-type': 'text/html',
+      'set-cookie': 'a=b',
+      location: 'https://evil.example',
+      'bad value': 'x',
+      multiline: 'a\r\nx-injected: 1',
+      ...many,
+    })
+    expect(response.headers['content-type']).toBe('application/json')
+    for (const name of ['access-control-allow-origin', 'set-cookie', 'location', 'multiline']) {
+      expect(response.headers).not.toHaveProperty(name)
+    }
+    expect(Object.keys(response.headers).length).toBeLessThanOrEqual(33)
+  })
+
+  it('ignores status values that are not final HTTP statuses', () => {
+    expect(encodeResult({ status: 101 }).status).toBe(200)
+    expect(encodeResult({ status: 404 }).status).toBe(404)
+  })
+})
+
 describe('errorResponse', () => {
   it('is a JSON {error, status, device?, key?} without stack traces', () => {
     const response = errorResponse(
