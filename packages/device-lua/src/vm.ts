@@ -164,6 +164,7 @@ export class LuaVm {
   private stop: StopReason = undefined
   private memoryRefused = false
   private buffer: Buffer | undefined
+  private bufferOf: Uint8Array | undefined
   /** Views of the linear memory; a grown memory detaches them (length 0), then they are renewed. */
   private u8 = new Uint8Array(0)
   private u32 = new Uint32Array(0)
@@ -688,8 +689,9 @@ export class LuaVm {
   /** A Buffer over the current linear memory (renewed when the memory grows). */
   private heapBuffer(): Buffer {
     const heap = this.heap8()
-    if (this.buffer?.buffer !== heap.buffer) {
+    if (this.bufferOf !== heap || this.buffer === undefined) {
       this.buffer = Buffer.from(heap.buffer, heap.byteOffset, heap.byteLength)
+      this.bufferOf = heap
     }
     return this.buffer
   }
