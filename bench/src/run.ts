@@ -64,17 +64,21 @@ async function main(): Promise<void> {
   const wants = (section: Section): boolean => only.includes(section)
   const http = wants('schedule') || wants('now') || wants('compute')
 
-  const failed = (section: string) => (error: unknown) => {
-    session.missing.push({ package: 'e2e', name: section, why: (error as Error).message })
-    session.log(`  ${section} failed: ${(error as Error).message}`)
+  /** Runs one section; a failure is reported as missing figures, and the other sections run. */
+  const section = async (name: string, run: () => Promise<void>): Promise<void> => {
+    session.log(name)
+    const start = performance.now()
+    try {
+      await run()
+    } catch (error) {
+      session.missing.push({ package: 'e2e', name, why: (error as Error).message })
+      session.log(`  ${name} failed: ${(error as Error).message}`)
+    }
+    session.log(`  (${name}: ${((performance.now() - start) / 1000).toFixed(1)} s)`)
   }
   if (wants('ceiling') || http) {
     const ceiling = await startCeiling(session)
     try {
-      if (wants('ceiling')) {
-        session.log('ceiling (node:http hello-world)')
-        await ceilingSection(session, ceiling)
-      }
       if (http) {
         const dataDir = tempDataDir()
         const node = await startBenchNode(dataDir)
@@ -85,28 +89,21 @@ async function main(): Promise<void> {
             now: () => nowSection(session, node),
             compute: () => computeSection(session, node),
           }
-          for (const [section, run] of Object.entries(sections)) {
-            if (!wants(section as Section)) continue
-            session.log(section)
-            await run().catch(failed(section))
-          }
+          for (const [name, run] of Object.entries(sections))
+            if (wants(name as Section)) await section(name, run)
         } finally {
           await node.stop()
           rmSync(dataDir, { recursive: true, force: true })
         }
       }
+      if (wants('ceiling') || wants('schedule'))
+        await section('ceiling', () => ceilingSection(session, ceiling))
     } finally {
       await ceiling.close()
     }
   }
-  for (const [section, run] of [
-    ['memory', memorySection],
-    ['restart', restartSection],
-  ] as const) {
-    if (!wants(section)) continue
-    session.log(section)
-    await run(session).catch(failed(section))
-  }
+  if (wants('memory')) await section('memory', () => memorySection(session))
+  if (wants('restart')) await section('restart', () => restartSection(session))
   report('e2e', session.figures)
 
   const dir = fileURLToPath(new URL('../results/', import.meta.url))
