@@ -139,6 +139,10 @@ async function create(): Promise<RawLua> {
   } finally {
     api.instantiate = original
   }
+  if (exports === undefined || typeof exports['lua_newstate'] !== 'function') {
+    // wasmoon is pinned (1.16.0); another build may instantiate its WASM differently.
+    throw new Error("lua: could not reach the exports of wasmoon's WASM instance")
+  }
   const raw: Record<string, unknown> = {
     addFunction: module['addFunction'],
     get HEAPU8() {
@@ -148,7 +152,7 @@ async function create(): Promise<RawLua> {
       return module['HEAPU32']
     },
   }
-  for (const [name, value] of Object.entries(exports ?? {})) {
+  for (const [name, value] of Object.entries(exports)) {
     if (typeof value === 'function') raw[`_${name}`] = value
   }
   return raw as unknown as RawLua
