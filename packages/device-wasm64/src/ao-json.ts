@@ -116,9 +116,9 @@ export function messageJson(
   const slot = num(assignment['slot']) ?? 0
   const timestamp = num(assignment['timestamp']) ?? 0
   const owner = text(getKey(body, 'owner')) ?? ctx.owner
-  const isProcess = slot === 0 || text(getKey(body, 'type')) === 'Process'
   const msg: Record<string, unknown> = {
-    Id: isProcess && slot === 0 ? ctx.process : id(body),
+    // Slot 0 is the process message itself: its ID is the process ID (as the legacy CU sends it).
+    Id: slot === 0 ? ctx.process : id(body),
   }
   const signature = text(getKey(body, 'signature'))
   if (signature !== undefined) msg['Signature'] = signature

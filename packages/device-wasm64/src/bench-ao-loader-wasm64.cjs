@@ -1,10 +1,12 @@
 // ao-loader's wasm64 glue does not run on Node 24: the bench runs this file under the host's Node 20
-// with --experimental-wasm-memory64 (UNSAFE_MEMORY, its fastest mode) and reads one JSON line of
-// messages/s per run. Usage: node --experimental-wasm-memory64 this.cjs <aos wasm64> <count> <runs>
+// with --experimental-wasm-memory64 (UNSAFE_MEMORY, its fastest mode). It prints `ready <version>`,
+// then for every line `<count>` on stdin evaluates that many `Eval` messages and prints messages/s,
+// so the bench can interleave its runs with the device's.
+// Usage: node --experimental-wasm-memory64 this.cjs <aos wasm64 image>
 const AoLoader = require('@permaweb/ao-loader')
 const { readFileSync } = require('node:fs')
+const { createInterface } = require('node:readline')
 
-const [image, count, runs] = [process.argv[2], Number(process.argv[3]), Number(process.argv[4])]
 const PID = 'P'.repeat(43)
 const OWNER = 'O'.repeat(43)
 const MODULE_ID = 'M'.repeat(43)
@@ -31,19 +33,19 @@ const message = (id, tags, data) => ({
 const evalTags = [{ name: 'Action', value: 'Eval' }]
 
 ;(async () => {
-  const handle = await AoLoader(readFileSync(image), {
+  const handle = await AoLoader(readFileSync(process.argv[2]), {
     format: 'wasm64-unknown-emscripten-draft_2024_02_15',
     UNSAFE_MEMORY: true,
   })
   let memory = (await handle(null, message(PID, [{ name: 'Type', value: 'Process' }], ''), env))
     .Memory
-  const rates = []
-  for (let run = 0; run <= runs; run++) {
+  process.stdout.write(`ready ${process.version}\n`)
+  for await (const line of createInterface({ input: process.stdin })) {
+    const count = Number(line)
     const started = performance.now()
     for (let i = 0; i < count; i++) {
       memory = (await handle(memory, message('A'.repeat(43), evalTags, 'return 1 + 1'), env)).Memory
     }
-    if (run > 0) rates.push((count * 1000) / (performance.now() - started))
+    process.stdout.write(`${(count * 1000) / (performance.now() - started)}\n`)
   }
-  process.stdout.write(JSON.stringify({ node: process.version, rates }) + '\n')
 })()

@@ -94,6 +94,44 @@ describe('AssemblyScript modules', () => {
     expect(withoutPrivate(state)['image']).toBe(IMAGE_ID)
   })
 
+  it('lets the event loop run while it computes a long backlog of fast messages', async () => {
+    // Every call answers within this synchronous wait, so only the device's own yields free the loop.
+    const patient = createWasm64Device({ syncWaitMs: 1000 })
+    const compute = patient.keys['compute'] as NonNullable<Device['keys'][string]>
+    const run = async (state: Message, from: number, bodies: Message[]): Promise<Message> => {
+      for (const [i, body] of bodies.entries()) {
+        state = (await compute(state, assignment(from + i, body), ctx)) as Message
+      }
+      return state
+    }
+    const def = definition(COUNTER)
+    const init = patient.keys['init'] as NonNullable<Device['keys'][string]>
+    let state = await run(
+      (await init({ ...def, process: def }, { path: 'init' }, ctx)) as Message,
+      0,
+      [def],
+    )
+    let ticks = 0
+    const timer = setInterval(() => ticks++, 1)
+    try {
+      state = await run(
+        state,
+        1,
+        Array.from({ length: 100 }, () => ({ action: 'Increment' })),
+      )
+      const before = ticks
+      state = await run(
+        state,
+        101,
+        Array.from({ length: 3000 }, () => ({ action: 'Increment' })),
+      )
+      expect(ticks).toBeGreaterThan(before)
+    } finally {
+      clearInterval(timer)
+    }
+    expect(output(state)).toEqual({ count: 3100 })
+  })
+
   it('restores a snapshot (memory + runtime globals) to the same outputs as the live instance', async () => {
     const def = definition(COUNTER)
     let live = await run(await spawn(def), 0, [

@@ -102,6 +102,20 @@ interface Channel {
 
 const decoder = new TextDecoder()
 
+/**
+ * Calls answered within the synchronous wait resolve through microtasks only, so a long backlog
+ * (process@1.0 computing thousands of slots) would never let the event loop serve I/O. After this
+ * much continuous work the next call first yields a macrotask turn.
+ */
+const YIELD_EVERY_MS = 10
+let lastYield = performance.now()
+
+async function yieldToEventLoop(): Promise<void> {
+  if (performance.now() - lastYield < YIELD_EVERY_MS) return
+  await new Promise((resolve) => setImmediate(resolve))
+  lastYield = performance.now()
+}
+
 export class WasmInstance {
   readonly compiled: Compiled
   readonly limits: InstanceLimits
@@ -187,6 +201,7 @@ export class WasmInstance {
     env: Uint8Array,
     timestamp: number,
   ): Promise<{ readonly status: 'ok'; readonly json: string } | CallFailure> {
+    await yieldToEventLoop()
     const channel = this.channel ?? (await this.spawn())
     const { control, data } = channel
     if (msg.byteLength + env.byteLength <= data.byteLength) {
