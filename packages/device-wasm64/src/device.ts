@@ -40,7 +40,7 @@ export interface Wasm64Options {
   readonly rollbackWindow?: number
   /** Journal bytes that also force a new rollback base (default 16 MiB). */
   readonly rollbackBytes?: number
-  /** How long a call may block the event loop before yielding, in ms (default 1; 0 = never). */
+  /** How long a call may block the event loop before yielding, in ms (default 5; 0 = never). */
   readonly syncWaitMs?: number
   /** Compiled images kept in memory (default 16). */
   readonly imageCacheSize?: number
@@ -51,7 +51,7 @@ const DEFAULTS: Required<Wasm64Options> = {
   timeoutMs: 10_000,
   rollbackWindow: 1000,
   rollbackBytes: 16 << 20,
-  syncWaitMs: 1,
+  syncWaitMs: 5,
   imageCacheSize: 16,
 }
 
