@@ -154,6 +154,7 @@ try {
   const overhead: number[] = []
   const processOnly: number[] = []
   const caching: number[] = []
+  const bareTotal: number[] = []
   for (let run = 0; run < 6; run++) {
     const pid = await spawn(node)
     await schedule(node, pid, MESSAGES)
@@ -169,6 +170,7 @@ try {
     overhead.push(perMessage - exec)
     processOnly.push(perMessageBare - exec)
     caching.push(perMessage - perMessageBare)
+    bareTotal.push(perMessageBare)
   }
   figures.push(
     figure('compute overhead per message (excluding test-exec)', 'µs/msg', overhead, {
@@ -179,6 +181,7 @@ try {
     figure('  of which process@1.0 itself (no result writes)', 'µs/msg', processOnly),
     figure('  of which cache@1.0 write-result per slot', 'µs/msg', caching),
     figure('compute per message, first 5k slots (total, results durable)', 'µs/msg', total),
+    figure('compute per message, first 5k slots (no result writes)', 'µs/msg', bareTotal),
   )
 
   // Warm `now` over the HyperPATH (definition loaded by ID, scheduler slot, live state).
@@ -233,6 +236,18 @@ try {
       },
       { runs: 5, warmup: 1, goal: { op: '<=', value: 500, issue: 4 } },
     ),
+  )
+
+  // Last, as it leaves slots without cached results: process@1.0's own cost after 100,000 slots.
+  const laterBare: number[] = []
+  for (let run = 0; run < 3; run++) {
+    await schedule(node, big, 2000)
+    skipResultWrites = true
+    laterBare.push(((await timeNow(node, big)) * 1000) / 2000)
+    skipResultWrites = false
+  }
+  figures.push(
+    figure('compute per message after 100,000 slots (no result writes)', 'µs/msg', laterBare),
   )
 } finally {
   await node.close()
