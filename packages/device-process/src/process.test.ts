@@ -68,7 +68,12 @@ async function startNode(dir: string, options: ProcessOptions = {}): Promise<Tes
     // Device options reach process@1.0 through the node config, as in the app.
     node: { devices: { 'process@1.0': options } },
   })
-  await resolver.start()
+  try {
+    await resolver.start()
+  } catch (error) {
+    await store.close()
+    throw error
+  }
   let closed = false
   const node: TestNode = {
     store,
@@ -338,6 +343,11 @@ describe('process@1.0', () => {
     const before = node.computed()
     expect(await node.path(`/${pid}~process@1.0/now/count`)).toBe(11)
     expect(node.computed() - before).toBe(1)
+  })
+
+  it('refuses invalid options when the package loads or the node starts', async () => {
+    expect(() => createDevices({ snapshotEvery: -1 })).toThrow(/snapshotEvery/)
+    await expect(startNode(tempDir(), { maxWorkers: 1.5 })).rejects.toThrow(/maxWorkers/)
   })
 
   it('serves snapshot and process-id keys', async () => {

@@ -91,6 +91,7 @@ function requestedSlot(req: Message): number | undefined {
 }
 
 export function createProcessDevice(options: ProcessOptions = {}): Device {
+  resolveOptions(options, undefined) // bad factory options fail when the package loads
   const pools = new WeakMap<Store, WorkerPool>()
   const poolOf = (ctx: ResolveContext): WorkerPool => {
     let pool = pools.get(ctx.store)
@@ -207,6 +208,10 @@ export function createProcessDevice(options: ProcessOptions = {}): Device {
       'process-id'(base) {
         return requireProcess(base).pid
       },
+    },
+    // Validates the node's options for this device before it serves.
+    start(ctx) {
+      poolOf(ctx)
     },
     stop(ctx) {
       return pools.get(ctx.store)?.stop(ctx)
