@@ -5,7 +5,7 @@
  * The TABM becomes HTTP headers and a body (`dev_codec_httpsig_conv:to/3`), the body is replaced by
  * its `content-digest`, and the RFC-9421-style signature base is MACed with the key `"ao"`.
  */
-import { createHash, createHmac, createSecretKey } from 'node:crypto'
+import { createHash, createHmac, createSecretKey, hash } from 'node:crypto'
 import { compareBytewise } from './keys.ts'
 import { isIdLength } from './message.ts'
 
@@ -64,12 +64,6 @@ function sfString(value: string | Uint8Array): string {
   return `"${text.replace(/[\\"]/g, (char) => `\\${char}`)}"`
 }
 
-function toBuffer(value: string | Uint8Array): Buffer {
-  return typeof value === 'string'
-    ? Buffer.from(value, 'utf8')
-    : Buffer.from(value.buffer, value.byteOffset, value.byteLength)
-}
-
 /**
  * The unsigned ID of a link-mode TABM. Components are signed in byte order of their names; HyperBEAM
  * uses Erlang map order, which is the same for up to 32 components (see README "IDs").
@@ -94,18 +88,15 @@ export function hmacId(tabm: FlatTABM): string {
   }
   if (ids.length > 0) headers.set('ao-ids', ids.sort(compareBytewise).join(', '))
 
-  let body: string | Uint8Array | undefined
+  let digest: string | undefined
   if (bodyParts.size === 1 && bodyParts.has(inline.key)) {
-    body = bodyParts.get(inline.key)
+    digest = hash('sha256', bodyParts.get(inline.key) as string | Uint8Array, 'base64')
   } else if (bodyParts.size > 0) {
-    const multipart = multipartBody(bodyParts, inline.key)
+    const multipart = multipartDigest(bodyParts, inline.key)
     headers.set('content-type', `multipart/form-data; boundary="${multipart.boundary}"`)
-    body = multipart.body
+    digest = multipart.digest
   }
-  if (body !== undefined) {
-    const digest = createHash('sha256').update(body).digest('base64')
-    headers.set('content-digest', `sha-256=:${digest}:`)
-  }
+  if (digest !== undefined) headers.set('content-digest', `sha-256=:${digest}:`)
 
   const names = [...headers.keys()].sort(compareBytewise)
   const hmac = createHmac('sha256', HMAC_KEY)
@@ -129,29 +120,31 @@ export function hmacId(tabm: FlatTABM): string {
   return hmac.digest('base64url')
 }
 
-function multipartBody(
+/**
+ * The boundary and `content-digest` of the multipart body, hashed part by part: the body itself is
+ * never built, so a large binary costs two SHA-256 passes (boundary, then body) and no copies.
+ */
+function multipartDigest(
   parts: Map<string, string | Uint8Array>,
   inline: string,
-): { boundary: string; body: Buffer } {
-  const encoded = [...parts.keys()].sort(compareBytewise).map((name) => {
+): { boundary: string; digest: string } {
+  const names = [...parts.keys()].sort(compareBytewise)
+  const heads = names.map((name) => {
     const disposition = name === inline ? 'inline' : `form-data;name="${name}"`
-    return Buffer.concat([
-      Buffer.from(`content-disposition: ${disposition}${CRLF}${CRLF}`, 'utf8'),
-      toBuffer(parts.get(name) as string | Uint8Array),
-    ])
+    return `content-disposition: ${disposition}${CRLF}${CRLF}`
   })
-  const joined: Buffer[] = []
-  for (const part of encoded) {
-    if (joined.length > 0) joined.push(Buffer.from(CRLF))
-    joined.push(part)
+  // The boundary is the hash of the parts joined by CRLF.
+  const boundaryHash = createHash('sha256')
+  for (let i = 0; i < names.length; i++) {
+    boundaryHash.update(i === 0 ? (heads[i] as string) : `${CRLF}${heads[i] as string}`)
+    boundaryHash.update(parts.get(names[i] as string) as string | Uint8Array)
   }
-  const boundary = createHash('sha256').update(Buffer.concat(joined)).digest('base64url')
-  const delimiter = Buffer.from(`--${boundary}${CRLF}`)
-  const chunks: Buffer[] = []
-  for (const part of encoded) {
-    if (chunks.length > 0) chunks.push(Buffer.from(CRLF))
-    chunks.push(delimiter, part)
+  const boundary = boundaryHash.digest('base64url')
+  const bodyHash = createHash('sha256')
+  for (let i = 0; i < names.length; i++) {
+    bodyHash.update(`${i === 0 ? '' : CRLF}--${boundary}${CRLF}${heads[i] as string}`)
+    bodyHash.update(parts.get(names[i] as string) as string | Uint8Array)
   }
-  chunks.push(Buffer.from(`${CRLF}--${boundary}--`))
-  return { boundary, body: Buffer.concat(chunks) }
+  bodyHash.update(`${CRLF}--${boundary}--`)
+  return { boundary, digest: bodyHash.digest('base64') }
 }
