@@ -4,12 +4,9 @@
  */
 
 /** The hook devices reach through `ctx.node.metrics` to report what only they know. */
-export interface MetricsHook {
-  /** Adds `by` (default 1) to a counter, e.g. `slots_scheduled_total`. */
-  count(name: string, by?: number): void
-  /** Sets a gauge, e.g. `active_workers`. */
-  gauge(name: string, value: number): void
-}
+import type { MetricsHook } from '@aonode/core'
+
+export type { MetricsHook }
 
 const LATENCY_BUCKETS_SECONDS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 const METRIC_NAME = /^[a-z_][a-z0-9_]*$/

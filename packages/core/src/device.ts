@@ -33,7 +33,11 @@ export interface ResolveContext {
   readonly trace: readonly string[]
 }
 
-export type KeyHandler = (base: Message, req: Message, ctx: ResolveContext) => Value | Promise<Value>
+export type KeyHandler = (
+  base: Message,
+  req: Message,
+  ctx: ResolveContext,
+) => Value | Promise<Value>
 export type FallbackHandler = (
   key: string,
   base: Message,
@@ -55,6 +59,14 @@ export interface Device {
   stop?(ctx: ResolveContext): Promise<void> | void
 }
 
+/** Counters and gauges a device may report (the node app exposes them as Prometheus metrics). */
+export interface MetricsHook {
+  /** Adds `by` (default 1) to a counter, e.g. `slots_computed_total`. */
+  count(name: string, by?: number): void
+  /** Sets a gauge, e.g. `active_workers`. */
+  gauge(name: string, value: number): void
+}
+
 /** Node configuration visible to devices. */
 export interface NodeOptions {
   /** The node's address (43-character ID). */
@@ -62,6 +74,8 @@ export interface NodeOptions {
   readonly version?: string
   /** Per-device options, by device name (`process@1.0` -> {...}). */
   readonly devices?: Readonly<Record<string, Readonly<Record<string, unknown>>>>
+  /** Where devices report counters and gauges; absent when the host collects none. */
+  readonly metrics?: MetricsHook
   readonly [key: string]: unknown
 }
 

@@ -44,6 +44,7 @@ export class WorkerPool {
     }
     this.workers.set(process.pid, worker)
     if (this.workers.size > this.options.maxWorkers) this.evictOverflow()
+    ctx.node.metrics?.gauge('active_workers', this.workers.size)
     return worker
   }
 
@@ -63,6 +64,7 @@ export class WorkerPool {
     const ctx = this.ctx
     this.workers.delete(pid)
     if (ctx === undefined) return
+    ctx.node.metrics?.gauge('active_workers', this.workers.size)
     const done = worker
       .snapshotNow(ctx)
       .then(

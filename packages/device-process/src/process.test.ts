@@ -11,6 +11,7 @@ import {
   withoutPrivate,
   type Device,
   type Message,
+  type MetricsHook,
   type ResolveContext,
   type Resolver,
   type Store,
@@ -43,7 +44,11 @@ interface TestNode {
   close(): Promise<void>
 }
 
-async function startNode(dir: string, options: ProcessOptions = {}): Promise<TestNode> {
+async function startNode(
+  dir: string,
+  options: ProcessOptions = {},
+  metrics?: MetricsHook,
+): Promise<TestNode> {
   const store = createLmdbStore({ path: dir })
   const exec = createTestExecDevice()
   let computed = 0
@@ -66,7 +71,7 @@ async function startNode(dir: string, options: ProcessOptions = {}): Promise<Tes
     ]),
     store,
     // Device options reach process@1.0 through the node config, as in the app.
-    node: { devices: { 'process@1.0': options } },
+    node: { devices: { 'process@1.0': options }, ...(metrics === undefined ? {} : { metrics }) },
   })
   try {
     await resolver.start()
@@ -417,5 +422,23 @@ describe('push@1.0', () => {
       target: 'm'.repeat(43),
       error: expect.any(String) as unknown,
     })
+  })
+})
+
+describe('metrics', () => {
+  it('reports computed slots and live workers through ctx.node.metrics', async () => {
+    const counters = new Map<string, number>()
+    const gauges = new Map<string, number>()
+    const metrics: MetricsHook = {
+      count: (name, by = 1) => counters.set(name, (counters.get(name) ?? 0) + by),
+      gauge: (name, value) => gauges.set(name, value),
+    }
+    const node = await startNode(tempDir(), {}, metrics)
+    const pid = await spawn(node)
+    for (let i = 0; i < 3; i++) await schedule(node, pid, { action: 'Increment' })
+    await node.path(`/${pid}~process@1.0/now`)
+    expect(node.computed()).toBeGreaterThan(0)
+    expect(counters.get('slots_computed_total')).toBe(node.computed())
+    expect(gauges.get('active_workers')).toBe(1)
   })
 })

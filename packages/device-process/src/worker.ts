@@ -209,6 +209,7 @@ export class ProcessWorker {
     }
     this.state = next
     this.atSlot = slot
+    ctx.node.metrics?.count('slots_computed_total')
     const every = this.options.snapshotEvery
     await this.record(slot, next, every > 0 && slot % every === 0, ctx)
   }
