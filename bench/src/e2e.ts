@@ -17,7 +17,7 @@ import {
   type NodeInfo,
 } from './node-client.ts'
 import type { BenchFigure, Missing } from './summary.ts'
-import { openInProcess, type InProcessNode } from './in-process.ts'
+import { openInProcess } from './in-process.ts'
 import { MissingCode, TARGETS, type ExecTarget } from './targets.ts'
 
 export interface Settings {
@@ -368,35 +368,33 @@ export async function restartSection(session: Session): Promise<void> {
     await sendMany(upTo - current, 64, () => schedule(client, pid, uniqueMessage(target)))
     await nowSlot(client, pid)
   }
-  const inBulk = async (build: (node: InProcessNode) => Promise<void>): Promise<void> => {
-    const started = performance.now()
-    const node = await openInProcess(dataDir)
-    try {
-      await build(node)
-    } finally {
-      await node.node.close()
-    }
-    session.log(`  built in bulk in ${Math.round(performance.now() - started)} ms`)
-  }
   let node: RunningNode | undefined
   try {
-    await inBulk(async ({ node: inProcess, client }) => {
-      const at = { client, info: inProcess.info }
-      for (const size of sizes) {
+    const started = performance.now()
+    const bulk = await openInProcess(dataDir)
+    let small: string
+    try {
+      const at = { client: bulk.client, info: bulk.node.info }
+      const spawn = async (): Promise<string> => {
         const spawned = await spawnTarget(at, target)
         if ('why' in spawned) throw new Error(spawned.why)
-        pids.set(size, spawned.pid)
-        await fill(client, spawned.pid, size === largest ? growthFrom : size)
+        return spawned.pid
       }
-    })
-    const growthPid = pids.get(largest) as string
+      for (const size of sizes) {
+        pids.set(size, await spawn())
+        await fill(bulk.client, pids.get(size) as string, size)
+      }
+      small = await spawn()
+      await fill(bulk.client, small, growthFrom)
+    } finally {
+      await bulk.node.close()
+    }
+    session.log(`  built in bulk in ${Math.round(performance.now() - started)} ms`)
     node = await startBenchNode(dataDir)
-    await growth(session, node, target, growthPid, growthFrom)
-    await node.stop()
-    node = undefined
-    await inBulk(({ client }) => fill(client, growthPid, largest))
-    node = await startBenchNode(dataDir)
-    await growth(session, node, target, growthPid, largest)
+    await growth(session, node, target, [
+      { pid: small, at: growthFrom },
+      { pid: pids.get(largest) as string, at: largest },
+    ])
 
     const slots = new Map<number, number>()
     for (const size of sizes) slots.set(size, await nowSlot(node.client, pids.get(size) as string))
@@ -434,32 +432,39 @@ export async function restartSection(session: Session): Promise<void> {
   }
 }
 
-/** The same 500-message batch scheduled (16 clients) and computed on a process of `at` slots. */
+/**
+ * The same 500-message batch scheduled (16 clients) and computed on a small and a large process of
+ * the same node, alternating run by run so load on the machine falls on both alike.
+ */
 async function growth(
   session: Session,
   node: RunningNode,
   target: ExecTarget,
-  pid: string,
-  at: number,
+  processes: readonly { readonly pid: string; readonly at: number }[],
 ): Promise<void> {
   const batch = 500
-  const scheduleCost: number[] = []
-  const computeCost: number[] = []
+  const scheduleCost = processes.map((): number[] => [])
+  const computeCost = processes.map((): number[] => [])
   for (let run = 0; run <= session.settings.runs; run++) {
-    let start = performance.now()
-    await sendMany(batch, 16, () => schedule(node.client, pid, uniqueMessage(target)))
-    const scheduled = performance.now() - start
-    start = performance.now()
-    await nowSlot(node.client, pid)
-    const computed = performance.now() - start
-    if (run === 0) continue // warm-up
-    scheduleCost.push((scheduled * 1000) / batch)
-    computeCost.push((computed * 1000) / batch)
+    for (const [i, { pid }] of processes.entries()) {
+      let start = performance.now()
+      await sendMany(batch, 16, () => schedule(node.client, pid, uniqueMessage(target)))
+      const scheduled = performance.now() - start
+      start = performance.now()
+      await nowSlot(node.client, pid)
+      const computed = performance.now() - start
+      if (run === 0) continue // warm-up (also restores the process after the bulk build)
+      scheduleCost[i]?.push((scheduled * 1000) / batch)
+      computeCost[i]?.push((computed * 1000) / batch)
+    }
   }
-  const slots = at.toLocaleString('en-US')
-  session.figures.push(figure(`schedule cost per message at ${slots} slots`, 'µs', scheduleCost))
-  session.figures.push(figure(`compute cost per message at ${slots} slots`, 'µs', computeCost))
-  session.log(
-    `  growth at ${slots} slots: schedule ${scheduleCost.join(', ')} compute ${computeCost.join(', ')}`,
-  )
+  for (const [i, { at }] of processes.entries()) {
+    const slots = at.toLocaleString('en-US')
+    session.figures.push(
+      figure(`schedule cost per message at ${slots} slots`, 'µs', scheduleCost[i] ?? []),
+    )
+    session.figures.push(
+      figure(`compute cost per message at ${slots} slots`, 'µs', computeCost[i] ?? []),
+    )
+  }
 }
