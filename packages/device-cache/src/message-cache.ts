@@ -12,6 +12,7 @@ import {
   type StoreOp,
   type Value,
 } from '@aonode/core'
+import { hasValue } from './backend.ts'
 import { decodedCacheOf } from './decoded-cache.ts'
 import { checkId } from './keys.ts'
 
@@ -54,7 +55,7 @@ export class WritePlan {
   message(message: Message): string {
     const messageId = id(message)
     const key = messageKey(messageId)
-    if (this.planned.has(key) || this.store.type(key) === 'value') return messageId
+    if (this.planned.has(key) || hasValue(this.store, key)) return messageId
     this.planned.add(key)
     const keys = Object.create(null) as Record<string, Value>
     const nested: string[] = []
@@ -80,7 +81,7 @@ export class WritePlan {
   data(bytes: Uint8Array): string {
     const hash = dataHash(bytes)
     const key = dataKey(hash)
-    if (!this.planned.has(key) && this.store.type(key) !== 'value') {
+    if (!this.planned.has(key) && !hasValue(this.store, key)) {
       this.planned.add(key)
       this.ops.push({ op: 'put', key, value: bytes })
     }

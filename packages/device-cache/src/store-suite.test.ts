@@ -1,6 +1,7 @@
 import { rmSync } from 'node:fs'
 import type { Store } from '@aonode/core'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { hasValue } from './backend.ts'
 import { createStore } from './create-store.ts'
 import { backends, tempDir } from './fixtures/backends.ts'
 
@@ -86,6 +87,30 @@ describe.each(backends)('$name store', (backend) => {
     const read = store.read('data/big') as Uint8Array
     expect(read.byteLength).toBe(big.byteLength)
     expect(Buffer.compare(read, big)).toBe(0)
+  })
+
+  it('hasValue answers as type(key) === "value" for values, links, groups and redirects', async () => {
+    await store.write('messages/m1/body', bytes('hello'))
+    await store.write('top', bytes('v'))
+    await store.link('alias', 'messages/m1')
+    await store.link('to-body', 'messages/m1/body')
+    for (const key of [
+      'top',
+      'messages/m1/body',
+      'alias/body',
+      'alias',
+      'to-body',
+      'messages/m1',
+      'messages',
+      'alias/none',
+      'absent',
+      'absent/child',
+    ]) {
+      expect(hasValue(store, key), key).toBe(store.type(key) === 'value')
+    }
+    expect(hasValue(store, 'alias/body')).toBe(true)
+    expect(hasValue(store, 'messages/m1')).toBe(false)
+    expect(() => hasValue(store, 'bad//key')).toThrow(/empty segment/)
   })
 
   it('follows links, including links in the middle of a path', async () => {
