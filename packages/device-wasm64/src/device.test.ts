@@ -89,6 +89,8 @@ describe('AssemblyScript modules', () => {
       Array.from({ length: 5 }, () => ({ action: 'Increment' })),
     )
     expect(output(state)).toEqual({ count: 5 })
+    // A stop terminates every worker; the next message rebuilds the instance and loses nothing.
+    await device.stop?.(ctx)
     state = await run(state, 6, [{ action: 'Ping' }])
     expect(output(state)).toEqual({ count: 5 })
     expect(withoutPrivate(state)['image']).toBe(IMAGE_ID)

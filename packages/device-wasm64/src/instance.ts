@@ -202,6 +202,10 @@ export class WasmInstance {
     timestamp: number,
   ): Promise<{ readonly status: 'ok'; readonly json: string } | CallFailure> {
     await yieldToEventLoop()
+    // A worker that exited between calls (node stop, crash) is replaced before the call, not after.
+    if (this.channel !== undefined && Atomics.load(this.channel.control, RESPONSE) === DEAD) {
+      await this.rebuild()
+    }
     const channel = this.channel ?? (await this.spawn())
     const { control, data } = channel
     if (msg.byteLength + env.byteLength <= data.byteLength) {
