@@ -81,7 +81,10 @@ function serve(runtime: Runtime): never {
   for (;;) {
     // Sleep until the host bumps REQUEST (spinning here measured slower: it takes the host's core).
     Atomics.wait(control, REQUEST, sequence)
-    sequence = Atomics.load(control, REQUEST)
+    const next = Atomics.load(control, REQUEST)
+    // A request is served once, whatever woke this thread.
+    if (next === sequence) continue
+    sequence = next
     try {
       if (control[OP] === OP_COMPUTE) compute(runtime)
       else if (control[OP] === OP_SNAPSHOT) {
