@@ -178,7 +178,9 @@ export class WasmInstance {
         this.journalBytes += msg.byteLength + env.byteLength
         const { rollbackWindow, rollbackBytes } = this.limits
         if (this.journal.length >= rollbackWindow || this.journalBytes >= rollbackBytes) {
-          await this.takeSnapshot()
+          // The message is already kept: a failed refresh leaves the older base, whose journal
+          // still covers everything since, so the call's answer stands.
+          await this.takeSnapshot().catch(() => undefined)
         }
       }
       return { status: 'ok', value: judged.value }
