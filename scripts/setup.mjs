@@ -25,6 +25,10 @@ function pnpm(...args) {
 const installed =
   existsSync(node24) && existsSync(marker) && statSync(marker).mtimeMs >= statSync(lockfile).mtimeMs
 if (!installed) pnpm('install', '--frozen-lockfile')
+// The chapter's WASM counter (README quickstart, CLI examples) is compiled from AssemblyScript.
+if (!existsSync(join(root, 'examples', 'counter-as', 'build', 'counter.wasm'))) {
+  pnpm('--filter', '@aonode/example-counter-as', 'build')
+}
 
 const [task, ...rest] = process.argv.slice(2)
 switch (task) {
