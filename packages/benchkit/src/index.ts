@@ -24,7 +24,9 @@ export interface Figure {
 export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b)
   const mid = sorted.length >> 1
-  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
+  return sorted.length % 2 === 1
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
 }
 
 export function percentile(values: readonly number[], p: number): number {
@@ -87,21 +89,33 @@ export function formatTable(figures: readonly Figure[]): string {
     f.goal === undefined ? '' : meetsGoal(f) === true ? 'met' : 'NOT MET',
   ])
   const header = ['figure', 'median', 'spread/2', 'goal', '']
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)))
+  const widths = header.map((h, i) =>
+    Math.max(h.length, ...rows.map((r) => (r[i] as string).length)),
+  )
   const line = (cells: readonly string[]): string =>
-    cells.map((c, i) => c.padEnd(widths[i] as number)).join('  ').trimEnd()
+    cells
+      .map((c, i) => c.padEnd(widths[i] as number))
+      .join('  ')
+      .trimEnd()
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n')
 }
 
-const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..")
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
 
 /** Prints the table and writes `bench/results/<name>.json` at the repository root. */
 export function report(name: string, figures: readonly Figure[]): string {
   const dir = join(repoRoot, 'bench', 'results')
   mkdirSync(dir, { recursive: true })
   const file = join(dir, `${name}.json`)
-  const machine = { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version }
-  writeFileSync(file, JSON.stringify({ name, date: new Date().toISOString(), machine, figures }, null, 2) + '\n')
+  const machine = {
+    cores: cpus().length,
+    cpu: cpus()[0]?.model ?? 'unknown',
+    node: process.version,
+  }
+  writeFileSync(
+    file,
+    JSON.stringify({ name, date: new Date().toISOString(), machine, figures }, null, 2) + '\n',
+  )
   console.log(`\n${name}\n${formatTable(figures)}\n`)
   return file
 }
