@@ -14,9 +14,26 @@
  * `hash-chain` and `body` (the scheduled message). `results` is `{output?, outbox?: {1: msg, ...},
  * error?}`; outbox entries with a `target` are pushed by process@1.0. A thrown error becomes the
  * slot's error result; the state stays as before that slot.
+ *
+ * Optional key `compute-batch` (a device may omit it; process@1.0 then calls `compute` per slot):
+ *
+ * | key             | base                         | req                                        | returns                          |
+ * |-----------------|------------------------------|--------------------------------------------|----------------------------------|
+ * | `compute-batch` | state (as for `compute`)     | `{path: 'compute-batch', assignments: [..]}` | `{outcomes: [outcome per assignment]}` |
+ *
+ * Exactly the semantics of `compute` once per assignment, in order, each on the state the previous
+ * one left: outcome `i` is `{state}` (the state after assignment `i`, with its `results`) or, where
+ * `compute` would have thrown, `{error, code?}` (the error's message and DeviceError code); a failed
+ * assignment leaves the state as before it and the next one continues from there. The key either
+ * throws before applying any assignment (the caller then falls back to `compute` per slot) or
+ * answers one outcome per assignment. Live handles are shared: after the call only the last state
+ * is current, so a caller snapshots no earlier state than the last one of the run.
  */
 export const EXECUTION_KEYS = ['init', 'compute', 'snapshot', 'normalize'] as const
 export type ExecutionKey = (typeof EXECUTION_KEYS)[number]
+
+/** The optional batched `compute` key (see above). */
+export const COMPUTE_BATCH_KEY = 'compute-batch'
 
 /** Where execution devices keep their live handle inside a state's private keys. */
 export const PRIVATE_KEY = 'priv'

@@ -39,6 +39,8 @@ interface TestNode {
   readonly resolver: Resolver
   /** Slots test-exec computed on this node (to see what a restore recomputes). */
   readonly computed: () => number
+  /** `compute-batch` calls (nodes started with `batch`). */
+  readonly batches: () => number
   /** A HyperPATH resolved the way the HTTP app does (extra = method + body keys). */
   path(path: string, extra?: Message): Promise<Message>
   close(): Promise<void>
@@ -48,18 +50,42 @@ async function startNode(
   dir: string,
   options: ProcessOptions = {},
   metrics?: MetricsHook,
+  batch = false,
 ): Promise<TestNode> {
   const store = createLmdbStore({ path: dir })
   const exec = createTestExecDevice()
   let computed = 0
+  let batches = 0
+  const compute = exec.keys['compute'] as NonNullable<Device['keys'][string]>
   const counting: Device = defineDevice({
     info: exec.info,
     keys: {
       ...exec.keys,
       compute(base, req, ctx) {
         computed += 1
-        return (exec.keys['compute'] as NonNullable<Device['keys'][string]>)(base, req, ctx)
+        return compute(base, req, ctx)
       },
+      // With `batch`: the execution-device protocol's compute-batch, compute per assignment.
+      ...(batch
+        ? {
+            async 'compute-batch'(base, req, ctx) {
+              batches += 1
+              const outcomes: Message[] = []
+              let state = base
+              for (const assignment of req['assignments'] as Message[]) {
+                computed += 1
+                try {
+                  state = (await compute(state, { ...assignment, path: 'compute' }, ctx)) as Message
+                  outcomes.push({ state })
+                } catch (error) {
+                  if (!DeviceError.is(error)) throw error
+                  outcomes.push({ error: error.message, code: error.code })
+                }
+              }
+              return { outcomes }
+            },
+          }
+        : {}),
     },
   })
   const resolver = createResolver({
@@ -84,6 +110,7 @@ async function startNode(
     store,
     resolver,
     computed: () => computed,
+    batches: () => batches,
     path: async (path, extra) => (await resolver.resolvePath(path, extra)) as Message,
     async close() {
       if (closed) return
@@ -254,6 +281,43 @@ describe('process@1.0', () => {
     const third281 = publicState(await third.path(`/${pid}~process@1.0/now`))
     expect(third.computed()).toBe(1)
     expect(third281['at-slot']).toBe(281)
+  })
+
+  it('computes with compute-batch exactly as slot by slot: results, errors, snapshots, restore', async () => {
+    const messages = Array.from({ length: 60 }, (_, i) => ({
+      action: i % 9 === 4 ? 'Fail' : i % 5 === 0 ? 'Noop' : 'Increment',
+      i,
+    }))
+    const batchedDir = tempDir()
+    const batched = await startNode(batchedDir, { snapshotEvery: 7 }, undefined, true)
+    const single = await startNode(tempDir(), { snapshotEvery: 7 })
+    for (const node of [batched, single]) {
+      const pid = await spawn(node)
+      for (const message of messages) await schedule(node, pid, message)
+    }
+    const pid = id(definition())
+    const batchedNow = publicState(await batched.path(`/${pid}~process@1.0/now`))
+    expect(publicState(await single.path(`/${pid}~process@1.0/now`))).toEqual(batchedNow)
+    // Runs end at snapshot slots (every 7), so slots 0..60 take 9 batches, each of 2+ slots.
+    expect(batched.batches()).toBe(9)
+    expect(single.batches()).toBe(0)
+    expect(batched.computed()).toBe(61)
+    for (let slot = 0; slot <= 60; slot++) {
+      const path = `/${pid}~process@1.0/compute&slot=${slot}`
+      expect(publicState(await batched.path(path))).toEqual(publicState(await single.path(path)))
+    }
+    const failed = await batched.path(`/${pid}~process@1.0/compute&slot=5/results`)
+    expect(Object.keys(failed).sort()).toEqual(['code', 'error'])
+    expect(failed['error']).toMatch(/^slot 5: .*Action Fail at slot 5/)
+    expect(failed['code']).toBe('UNPROCESSABLE')
+    await batched.close()
+    // A restart restores the snapshot stored at shutdown (slot 60): the batched states restore.
+    const restarted = await startNode(batchedDir, { snapshotEvery: 7 }, undefined, true)
+    await schedule(restarted, pid, { action: 'Increment' })
+    await schedule(single, pid, { action: 'Increment' })
+    const path = `/${pid}~process@1.0/now`
+    expect(publicState(await restarted.path(path))).toEqual(publicState(await single.path(path)))
+    expect(restarted.computed()).toBe(1)
   })
 
   it('restores from a periodic snapshot when the node stopped without one', async () => {

@@ -1,4 +1,5 @@
 import {
+  COMPUTE_BATCH_KEY,
   DeviceError,
   getOwn,
   isMessage,
@@ -56,6 +57,8 @@ export class ProcessWorker {
   /** Results whose cache write is still in flight, so readers never miss a computed slot. */
   private readonly unwritten = new Map<number, Message>()
   private readonly pending = new Set<Promise<void>>()
+  /** False once the execution device answered that it has no `compute-batch` key. */
+  private batching = true
   lastUsed = Date.now()
 
   constructor(process: ProcessRef, options: WorkerOptions) {
@@ -108,8 +111,9 @@ export class ProcessWorker {
   private async run(target: number, ctx: ResolveContext): Promise<void> {
     this.state ??= await this.load(target, ctx)
     while (this.atSlot < target) {
-      const assignment = await this.nextAssignment(target, ctx)
-      await this.computeSlot(assignment, ctx)
+      const run = await this.nextAssignments(target, ctx)
+      if (this.batching && run.length >= 2) await this.computeRun(run, ctx)
+      else for (const assignment of run) await this.computeSlot(assignment, ctx)
     }
   }
 
@@ -155,8 +159,12 @@ export class ProcessWorker {
     return out
   }
 
-  /** The assignment for `atSlot + 1`, fetched from the scheduler a batch at a time. */
-  private async nextAssignment(target: number, ctx: ResolveContext): Promise<Message> {
+  /**
+   * The assignments from `atSlot + 1` on, fetched from the scheduler a batch at a time: a run of
+   * consecutive slots up to `target` that ends at the next snapshot slot (a snapshot reads the live
+   * instance, which only holds the last state of a batched run).
+   */
+  private async nextAssignments(target: number, ctx: ResolveContext): Promise<Message[]> {
     const wanted = this.atSlot + 1
     if (this.queueAt >= this.queue.length) {
       const to = Math.min(target, wanted + this.options.batchSize - 1)
@@ -175,16 +183,65 @@ export class ProcessWorker {
         )
       }
     }
-    const assignment = this.queue[this.queueAt++] as Message
-    if (toInteger(getOwn(assignment, 'slot')) !== wanted) {
-      this.queue = []
-      throw new DeviceError(
-        'UNAVAILABLE',
-        `process ${this.pid}: the scheduler answered slot ${toInteger(getOwn(assignment, 'slot')) ?? 'none'} for slot ${wanted}`,
-        { device: PROCESS_DEVICE },
-      )
+    const every = this.options.snapshotEvery
+    const run: Message[] = []
+    for (let slot = wanted; slot <= target && this.queueAt < this.queue.length; slot++) {
+      const assignment = this.queue[this.queueAt] as Message
+      const assigned = toInteger(getOwn(assignment, 'slot'))
+      if (assigned !== slot) {
+        if (run.length > 0) break
+        this.queue = []
+        throw new DeviceError(
+          'UNAVAILABLE',
+          `process ${this.pid}: the scheduler answered slot ${assigned ?? 'none'} for slot ${wanted}`,
+          { device: PROCESS_DEVICE },
+        )
+      }
+      run.push(assignment)
+      this.queueAt++
+      if (every > 0 && slot % every === 0) break
     }
-    return assignment
+    return run
+  }
+
+  /**
+   * Applies a run of assignments with the execution device's `compute-batch` (one call), recording
+   * each slot as `computeSlot` would. Without that key, or when it refuses the run before applying
+   * any of it, the run is computed slot by slot.
+   */
+  private async computeRun(run: Message[], ctx: ResolveContext): Promise<void> {
+    const first = this.atSlot + 1
+    const input: Record<string, Value> = { ...(this.state as Message), device: this.execution }
+    delete input['results']
+    let outcomes: Value[]
+    try {
+      const out = await ctx.resolve(input, { path: COMPUTE_BATCH_KEY, assignments: run })
+      const list = isMessage(out) ? getOwn(out, 'outcomes') : undefined
+      if (!Array.isArray(list) || list.length !== run.length || !list.every(isMessage)) {
+        throw new Error(`${this.execution} ${COMPUTE_BATCH_KEY} answered no outcome per slot`)
+      }
+      outcomes = list
+    } catch (error) {
+      if (isNotFound(error)) this.batching = false
+      else {
+        ctx.log.warn('process batch refused, computing slot by slot', {
+          process: this.pid,
+          from: first,
+          error: errorText(error),
+        })
+      }
+      for (const assignment of run) await this.computeSlot(assignment, ctx)
+      return
+    }
+    for (const outcome of outcomes as Message[]) {
+      const state = getOwn(outcome, 'state')
+      if (isMessage(state)) await this.advance(state, ctx)
+      else {
+        const error = getOwn(outcome, 'error')
+        const code = getOwn(outcome, 'code')
+        await this.fail(typeof error === 'string' ? error : 'no state and no error', code, ctx)
+      }
+    }
   }
 
   /**
@@ -192,21 +249,38 @@ export class ProcessWorker {
    * (and the live handles) stay as they were, so later slots still compute.
    */
   private async computeSlot(assignment: Message, ctx: ResolveContext): Promise<void> {
-    const slot = this.atSlot + 1
-    const previous = this.state as Message
-    const input: Record<string, Value> = { ...previous, device: this.execution }
+    const input: Record<string, Value> = { ...(this.state as Message), device: this.execution }
     delete input['results']
-    let next: Message
+    let out: Value
     try {
-      const out = await ctx.resolve(input, { ...assignment, path: 'compute' })
+      out = await ctx.resolve(input, { ...assignment, path: 'compute' })
       if (!isMessage(out)) throw new Error(`${this.execution} compute answered a non-message`)
-      next = { ...out, device: PROCESS_DEVICE, 'at-slot': slot }
     } catch (error) {
-      const results: Record<string, Value> = { error: `slot ${slot}: ${errorText(error)}` }
-      if (DeviceError.is(error)) results['code'] = error.code
-      next = { ...previous, device: PROCESS_DEVICE, 'at-slot': slot, results }
-      ctx.log.warn('process slot failed', { process: this.pid, slot, error: errorText(error) })
+      await this.fail(errorText(error), DeviceError.is(error) ? error.code : undefined, ctx)
+      return
     }
+    await this.advance(out, ctx)
+  }
+
+  /** The next slot's state is `out` (the execution device's answer). */
+  private async advance(out: Message, ctx: ResolveContext): Promise<void> {
+    await this.commit({ ...out, device: PROCESS_DEVICE, 'at-slot': this.atSlot + 1 }, ctx)
+  }
+
+  /** The next slot failed: its result is the error, its state the previous one. */
+  private async fail(reason: string, code: Value | undefined, ctx: ResolveContext): Promise<void> {
+    const slot = this.atSlot + 1
+    const results: Record<string, Value> = { error: `slot ${slot}: ${reason}` }
+    if (code !== undefined) results['code'] = code
+    ctx.log.warn('process slot failed', { process: this.pid, slot, error: reason })
+    await this.commit(
+      { ...(this.state as Message), device: PROCESS_DEVICE, 'at-slot': slot, results },
+      ctx,
+    )
+  }
+
+  private async commit(next: Message, ctx: ResolveContext): Promise<void> {
+    const slot = this.atSlot + 1
     this.state = next
     this.atSlot = slot
     ctx.node.metrics?.count('slots_computed_total')

@@ -74,6 +74,48 @@ async function run(state: Message, from: number, bodies: Message[]): Promise<Mes
   return state
 }
 
+/** An assignment; without `body` (malformed) when there is none. */
+function request(slot: number, body: Message | undefined): Message {
+  const { body: full, ...rest } = assignment(slot, body ?? {})
+  return body === undefined ? rest : { ...rest, body: full as Value }
+}
+
+/** compute-batch over bodies from `slot` on: per assignment `{results}` or `{error, code}`. */
+async function runBatch(
+  state: Message,
+  from: number,
+  bodies: (Message | undefined)[],
+): Promise<{ outcomes: Message[]; last: Message }> {
+  const assignments = bodies.map((body, i) => request(from + i, body))
+  const out = await call('compute-batch', state, { path: 'compute-batch', assignments })
+  const outcomes = out['outcomes'] as Message[]
+  expect(outcomes).toHaveLength(bodies.length)
+  const states = outcomes.flatMap((o) => (isMessage(o['state']) ? [o['state']] : []))
+  return {
+    outcomes: outcomes.map((o) => (isMessage(o['state']) ? { results: results(o['state']) } : o)),
+    last: states.at(-1) ?? state,
+  }
+}
+
+/** The same bodies through `compute` one at a time, as `runBatch` reports them. */
+async function runSingly(
+  state: Message,
+  from: number,
+  bodies: (Message | undefined)[],
+): Promise<Message[]> {
+  const outcomes: Message[] = []
+  for (const [i, body] of bodies.entries()) {
+    try {
+      state = await call('compute', state, request(from + i, body))
+      outcomes.push({ results: results(state) })
+    } catch (error) {
+      if (!DeviceError.is(error)) throw error
+      outcomes.push({ error: error.message, code: error.code })
+    }
+  }
+  return outcomes
+}
+
 const results = (state: Message): Message => state['results'] as Message
 const output = (state: Message): Message => results(state)['output'] as Message
 
@@ -132,6 +174,42 @@ describe('AssemblyScript modules', () => {
       clearInterval(timer)
     }
     expect(output(state)).toEqual({ count: 3100 })
+  })
+
+  it('compute-batch answers exactly as compute per message, applying each message once', async () => {
+    const def = definition(COUNTER)
+    // 2,500 messages do not fit the 1 MiB data block: the batch then travels on the port.
+    const bodies = Array.from({ length: 2500 }, (_, i): Message | undefined =>
+      i === 7 ? undefined : { action: i % 3 === 0 ? 'Ping' : 'Increment' },
+    )
+    const increments = bodies.filter((body) => body?.['action'] === 'Increment').length
+    for (const size of [40, 2500]) {
+      const singly = await runSingly(
+        await run(await spawn(def), 0, [def]),
+        1,
+        bodies.slice(0, size),
+      )
+      const batched = await runBatch(
+        await run(await spawn(def), 0, [def]),
+        1,
+        bodies.slice(0, size),
+      )
+      expect(batched.outcomes).toEqual(singly)
+      expect(batched.outcomes[7]).toEqual({
+        error: 'wasm64: the assignment has no message body',
+        code: 'BAD_REQUEST',
+      })
+      // The next message continues from the batch's last state, every message counted once.
+      const next = await run(batched.last, size + 1, [{ action: 'Increment' }])
+      const counted =
+        size === 2500
+          ? increments
+          : bodies.slice(0, size).filter((b) => b?.['action'] === 'Increment').length
+      expect(output(next)).toEqual({ count: counted + 1 })
+    }
+    await expect(
+      call('compute-batch', await spawn(def), { path: 'compute-batch' }),
+    ).rejects.toThrow(/"assignments" must be a list/)
   })
 
   it('restores a snapshot (memory + runtime globals) to the same outputs as the live instance', async () => {
@@ -268,6 +346,24 @@ describe('ao (aos) modules', () => {
     // The process stays usable with its state as before the runaway message.
     state = await run(state, 5, [evalBody('X = X + 1; return X')])
     expect(output(state)['data']).toBe('2')
+  })
+
+  it('compute-batch undoes a failed message (Error, runaway) and continues after it', async () => {
+    const bodies = [
+      evalBody('X = 1'),
+      evalBody('X = 2; error("boom")'),
+      evalBody('return X'),
+      evalBody('X = X + 1'),
+      evalBody('while true do end'),
+      evalBody('X = X + 1; return X'),
+    ]
+    const { outcomes } = await runBatch((await aos(AOS64, { 'time-limit': 1500 })).state, 1, bodies)
+    expect((outcomes[1]?.['results'] as Message)['error']).toMatch(/boom/)
+    expect((outcomes[2]?.['results'] as Message)['output']).toMatchObject({ data: '1' })
+    expect(outcomes[4]?.['results']).toEqual({
+      error: 'wasm64: the message ran longer than the 1500 ms limit and was stopped',
+    })
+    expect((outcomes[5]?.['results'] as Message)['output']).toMatchObject({ data: '3' })
   })
 
   it('caps memory: an image cannot grow past memory-limit, nor start above it', async () => {

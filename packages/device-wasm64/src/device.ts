@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import {
+  COMPUTE_BATCH_KEY,
   DeviceError,
   Live,
   PRIVATE_KEY,
@@ -20,7 +21,10 @@ import {
   BootError,
   WasmInstance,
   closeAllInstances,
+  type BatchMessage,
+  type CallOutcome,
   type Compiled,
+  type Judge,
   type InstanceLimits,
 } from './instance.ts'
 import { PAGE, detectKind, type InstanceSnapshot } from './runtime.ts'
@@ -126,6 +130,18 @@ const u32Bytes = (values: Uint32Array): Uint8Array => {
 const u32Values = (bytes: Uint8Array): Uint32Array => {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   return Uint32Array.from({ length: bytes.byteLength >> 2 }, (_, i) => view.getUint32(i * 4, true))
+}
+
+const judge =
+  (ao: AoContext): Judge<Message> =>
+  (answer) => {
+    const parsed = parseResult(answer, ao)
+    return { value: parsed.results, rollback: parsed.rollback }
+  }
+
+function withResults(state: Message, outcome: CallOutcome<Message>): Message {
+  const results = outcome.status === 'ok' ? outcome.value : { error: `wasm64: ${outcome.message}` }
+  return { ...state, results }
 }
 
 /** `wasm64@1.0`: AssemblyScript and ao (Emscripten, wasm32/memory64) modules as process logic. */
@@ -324,6 +340,22 @@ export function createWasm64Device(options: Wasm64Options = {}): Device {
     return { snapshot: { size, pages: u32Values(pages), data, globals }, hash }
   }
 
+  /** The state's live instance; without one, as HyperBEAM, restored from `snapshot` or booted. */
+  async function ensureLive(
+    base: Message,
+    ctx: ResolveContext,
+  ): Promise<{ live: LiveProcess; state: Message }> {
+    const live = liveOf(base)
+    if (live !== undefined) return { live, state: base }
+    const snapshot = getOwn(base, 'snapshot')
+    let started: LiveProcess
+    if (snapshot !== undefined) {
+      const parsed = snapshotOf(snapshot)
+      started = await start(base, ctx, parsed.snapshot, parsed.hash)
+    } else started = await start(base, ctx)
+    return { live: started, state: withLive(base, started) }
+  }
+
   return defineDevice({
     info: {
       name: WASM64_DEVICE,
@@ -338,27 +370,41 @@ export function createWasm64Device(options: Wasm64Options = {}): Device {
       },
 
       async compute(base, req, ctx) {
-        let live = liveOf(base)
-        let state = base
-        if (live === undefined) {
-          // As HyperBEAM: compute normalizes first (restore from `snapshot`, else boot the image).
-          const snapshot = getOwn(base, 'snapshot')
-          if (snapshot !== undefined) {
-            const parsed = snapshotOf(snapshot)
-            live = await start(base, ctx, parsed.snapshot, parsed.hash)
-          } else live = await start(base, ctx)
-          state = withLive(base, live)
-        }
+        const { live, state } = await ensureLive(base, ctx)
         const { json, timestamp } = messageJson(req, live.ao)
-        const { instance, ao } = live
-        const outcome = await instance.compute(json, ao.env, timestamp, (answer) => {
-          const parsed = parseResult(answer, ao)
-          return { value: parsed.results, rollback: parsed.rollback }
-        })
-        if (outcome.status !== 'ok') {
-          return { ...state, results: { error: `wasm64: ${outcome.message}` } }
+        const [outcome] = await live.instance.computeBatch(
+          [{ msg: json, timestamp }],
+          live.ao.env,
+          judge(live.ao),
+        )
+        return withResults(state, outcome as CallOutcome<Message>)
+      },
+
+      async [COMPUTE_BATCH_KEY](base, req, ctx) {
+        const assignments = getOwn(req, 'assignments')
+        if (!Array.isArray(assignments) || !assignments.every(isMessage))
+          throw fail('BAD_REQUEST', '"assignments" must be a list of assignments', 'assignments')
+        const { live, state } = await ensureLive(base, ctx)
+        // A message whose JSON cannot be built fails alone, as its `compute` would have.
+        const outcomes: Message[] = []
+        const batch: BatchMessage[] = []
+        const runs: number[] = []
+        for (const assignment of assignments) {
+          try {
+            const { json, timestamp } = messageJson(assignment, live.ao)
+            runs.push(outcomes.length)
+            batch.push({ msg: json, timestamp })
+            outcomes.push({})
+          } catch (error) {
+            if (!DeviceError.is(error)) throw error
+            outcomes.push({ error: error.message, code: error.code })
+          }
         }
-        return { ...state, results: outcome.value }
+        const computed = await live.instance.computeBatch(batch, live.ao.env, judge(live.ao))
+        computed.forEach((outcome, i) => {
+          outcomes[runs[i] as number] = { state: withResults(state, outcome) }
+        })
+        return { outcomes }
       },
 
       async snapshot(base) {

@@ -7,26 +7,31 @@
  */
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads'
 import {
+  ANSWERED,
+  ANSWER_HEADER,
+  APPLIED,
   CONTROL_BYTES,
+  COUNT,
   ENV_LENGTH,
-  MSG_LENGTH,
+  MSG_HEADER,
   ON_PORT,
   OP,
   OP_COMPUTE,
   OP_SNAPSHOT,
+  PROGRESS,
   READY,
   READY_FAILED,
   REQUEST,
   RESPONSE,
-  RESULT_LENGTH,
+  STARTED_F64,
   STATUS,
   STATUS_MEMORY,
   STATUS_OK,
-  TIMESTAMP_F64,
+  STATUS_SEQUENCE,
 } from './channel.ts'
 import type { InstanceSnapshot, ModuleKind } from './runtime.ts'
 import type { ImageInfo } from './wasm-binary.ts'
-import type { WorkerInput } from './worker.ts'
+import type { PortBatch, WorkerInput } from './worker.ts'
 
 const WORKER_URL = new URL(
   import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js',
@@ -63,6 +68,23 @@ export interface CallFailure {
 
 export type CallOutcome<T> = { readonly status: 'ok'; readonly value: T } | CallFailure
 
+/** One message of a batch: its JSON and the clock the module sees. */
+export interface BatchMessage {
+  readonly msg: Uint8Array
+  readonly timestamp: number
+}
+
+/** Reads a module's answer: its value, and whether its effects must be undone. */
+export type Judge<T> = (json: string) => { readonly value: T; readonly rollback: boolean }
+
+/** What one hop answered: the answers of the messages that ran, then why the batch stopped early. */
+interface BatchAnswer {
+  readonly answers: readonly string[]
+  readonly failure?: CallFailure
+  /** On a timeout: the messages before the stopped one ran, but their answers were lost. */
+  readonly ranBefore?: number
+}
+
 /** What the finalizer and the device's `stop` need: the current worker, replaced on rebuild. */
 interface WorkerBox {
   worker: Worker | undefined
@@ -96,8 +118,11 @@ interface Channel {
   readonly control: Int32Array
   readonly clock: Float64Array
   readonly data: Uint8Array
+  readonly view: DataView
   readonly port: MessagePort
   sequence: number
+  /** Messages applied by this worker since it booted (the worker checks it per batch). */
+  applied: number
 }
 
 const decoder = new TextDecoder()
@@ -162,28 +187,34 @@ export class WasmInstance {
    * Calls `handle(msg, env)` with the clock at `timestamp`; `judge` reads the answer and says whether
    * to keep its effects (journal) or undo them (rebuild). Calls and snapshots run one at a time.
    */
-  compute<T>(
+  async compute<T>(
     msg: Uint8Array,
     env: Uint8Array,
     timestamp: number,
-    judge: (json: string) => { readonly value: T; readonly rollback: boolean },
+    judge: Judge<T>,
   ): Promise<CallOutcome<T>> {
+    const [outcome] = await this.computeBatch([{ msg, timestamp }], env, judge)
+    return outcome as CallOutcome<T>
+  }
+
+  /**
+   * Runs the messages in order, as that many `compute` calls would, in as few worker hops as
+   * possible (one, unless a message is undone): one outcome per message.
+   */
+  computeBatch<T>(
+    batch: readonly BatchMessage[],
+    env: Uint8Array,
+    judge: Judge<T>,
+  ): Promise<CallOutcome<T>[]> {
     return this.serial(async () => {
-      const outcome = await this.call(msg, env, timestamp)
-      if (outcome.status !== 'ok') return outcome
-      const judged = judge(outcome.json)
-      if (judged.rollback) await this.rebuild()
-      else {
-        this.journal.push([msg, env, timestamp])
-        this.journalBytes += msg.byteLength + env.byteLength
-        const { rollbackWindow, rollbackBytes } = this.limits
-        if (this.journal.length >= rollbackWindow || this.journalBytes >= rollbackBytes) {
-          // The message is already kept: a failed refresh leaves the older base, whose journal
-          // still covers everything since, so the call's answer stands.
-          await this.takeSnapshot().catch(() => undefined)
-        }
+      const outcomes = await this.runBatch(batch, env, judge)
+      const { rollbackWindow, rollbackBytes } = this.limits
+      if (this.journal.length >= rollbackWindow || this.journalBytes >= rollbackBytes) {
+        // The messages are already kept: a failed refresh leaves the older base, whose journal
+        // still covers everything since, so the answers stand.
+        await this.takeSnapshot().catch(() => undefined)
       }
-      return { status: 'ok', value: judged.value }
+      return outcomes
     })
   }
 
@@ -198,54 +229,121 @@ export class WasmInstance {
     return result
   }
 
-  private async call(
-    msg: Uint8Array,
+  private async runBatch<T>(
+    batch: readonly BatchMessage[],
     env: Uint8Array,
-    timestamp: number,
-  ): Promise<{ readonly status: 'ok'; readonly json: string } | CallFailure> {
+    judge: Judge<T>,
+  ): Promise<CallOutcome<T>[]> {
+    const outcomes: CallOutcome<T>[] = []
+    let next = 0
+    while (next < batch.length) {
+      const rest = next === 0 ? batch : batch.slice(next)
+      const hop = await this.call(rest, env)
+      if (hop.ranBefore !== undefined) {
+        // Timed out: the worker is gone with the answers before it; recompute those on the rebuilt
+        // instance (the journal does not hold them yet), then record the timeout.
+        await this.rebuild()
+        outcomes.push(...(await this.runBatch(rest.slice(0, hop.ranBefore), env, judge)))
+        outcomes.push(hop.failure as CallFailure)
+        next += hop.ranBefore + 1
+        continue
+      }
+      let undone = false
+      for (const json of hop.answers) {
+        const message = batch[next++] as BatchMessage
+        const judged = judge(json)
+        outcomes.push({ status: 'ok', value: judged.value })
+        if (judged.rollback) {
+          // Undo this message; the worker ran the ones after it on its effects, so they run again.
+          await this.rebuild()
+          undone = true
+          break
+        }
+        this.journal.push([message.msg, env, message.timestamp])
+        this.journalBytes += message.msg.byteLength + env.byteLength
+      }
+      if (!undone && hop.failure !== undefined) {
+        await this.rebuild()
+        outcomes.push(hop.failure)
+        next += 1
+      }
+    }
+    return outcomes
+  }
+
+  /** One hop: the batch runs in the worker until it ends or a message fails. */
+  private async call(batch: readonly BatchMessage[], env: Uint8Array): Promise<BatchAnswer> {
     await yieldToEventLoop()
     // A worker that exited between calls (node stop, crash) is replaced before the call, not after.
     if (this.channel !== undefined && Atomics.load(this.channel.control, RESPONSE) === DEAD) {
       await this.rebuild()
     }
     const channel = this.channel ?? (await this.spawn())
-    const { control, data } = channel
-    if (msg.byteLength + env.byteLength <= data.byteLength) {
-      data.set(msg)
-      data.set(env, msg.byteLength)
+    const { control, data, view } = channel
+    let size = env.byteLength
+    for (const { msg } of batch) size += MSG_HEADER + msg.byteLength
+    if (size <= data.byteLength) {
+      data.set(env)
+      let at = env.byteLength
+      for (const { msg, timestamp } of batch) {
+        view.setUint32(at, msg.byteLength, true)
+        view.setFloat64(at + 4, timestamp, true)
+        data.set(msg, at + MSG_HEADER)
+        at += MSG_HEADER + msg.byteLength
+      }
       control[ON_PORT] = 0
     } else {
-      channel.port.postMessage([msg, env])
+      const payload: PortBatch = {
+        env,
+        msgs: batch.map((m) => m.msg),
+        timestamps: batch.map((m) => m.timestamp),
+      }
+      channel.port.postMessage(payload)
       control[ON_PORT] = 1
     }
-    control[MSG_LENGTH] = msg.byteLength
+    control[COUNT] = batch.length
     control[ENV_LENGTH] = env.byteLength
+    control[APPLIED] = channel.applied
+    control[PROGRESS] = 0
     control[OP] = OP_COMPUTE
-    channel.clock[TIMESTAMP_F64] = timestamp
-    if (!(await this.request(channel, this.limits.timeoutMs))) {
-      await this.rebuild()
+    if (!(await this.request(channel, this.limits.timeoutMs, true))) {
       return {
-        status: 'timeout',
-        message: `the message ran longer than the ${this.limits.timeoutMs} ms limit and was stopped`,
+        answers: [],
+        ranBefore: control[PROGRESS],
+        failure: {
+          status: 'timeout',
+          message: `the message ran longer than the ${this.limits.timeoutMs} ms limit and was stopped`,
+        },
       }
     }
     const status = control[STATUS]
-    if (status === STATUS_OK) {
-      const length = control[RESULT_LENGTH] as number
-      const json =
-        control[ON_PORT] === 1
-          ? decoder.decode(receiveMessageOnPort(channel.port)?.message as Uint8Array)
-          : Buffer.from(data.buffer, 0, length).toString('utf8')
-      return { status: 'ok', json }
+    if (status === STATUS_SEQUENCE) {
+      const reason = String(receiveMessageOnPort(channel.port)?.message ?? '')
+      this.terminate()
+      throw new Error(`wasm64: worker out of step, nothing ran: ${reason}`)
     }
+    const count = status === DEAD ? 0 : (control[ANSWERED] as number)
+    const answers: string[] = []
+    if (control[ON_PORT] === 1 && count > 0) {
+      const list = receiveMessageOnPort(channel.port)?.message as Uint8Array[]
+      for (const answer of list) answers.push(decoder.decode(answer))
+    } else {
+      let at = 0
+      for (let i = 0; i < count; i++) {
+        const length = view.getUint32(at, true)
+        answers.push(Buffer.from(data.buffer, at + ANSWER_HEADER, length).toString('utf8'))
+        at += ANSWER_HEADER + length
+      }
+    }
+    channel.applied += count
+    if (status === STATUS_OK && count === batch.length) return { answers }
     const message =
       status === STATUS_MEMORY
         ? `the module's memory grew past the cap of ${this.limits.maxPages} pages`
         : status === DEAD
           ? 'the worker running the module exited'
           : String(receiveMessageOnPort(channel.port)?.message ?? 'the module trapped')
-    await this.rebuild()
-    return { status: status === STATUS_MEMORY ? 'memory' : 'trap', message }
+    return { answers, failure: { status: status === STATUS_MEMORY ? 'memory' : 'trap', message } }
   }
 
   private async takeSnapshot(): Promise<InstanceSnapshot> {
@@ -275,18 +373,23 @@ export class WasmInstance {
     this.channel = undefined
   }
 
-  /** Signals a request and waits for its response; false on timeout (the worker is then gone). */
-  private async request(channel: Channel, timeoutMs: number): Promise<boolean> {
-    const { control } = channel
+  /**
+   * Signals a request and waits for its response; false on timeout (the worker is then gone). With
+   * `perMessage`, the limit counts from the start of the batch message running now.
+   */
+  private async request(channel: Channel, timeoutMs: number, perMessage = false): Promise<boolean> {
+    const { control, clock } = channel
     const sequence = ++channel.sequence
+    clock[STARTED_F64] = Date.now()
     Atomics.store(control, REQUEST, sequence)
     Atomics.notify(control, REQUEST)
-    const started = performance.now()
+    const requested = Date.now()
     // Short calls answer within the synchronous wait; longer ones free the event loop.
     if (this.limits.syncWaitMs > 0)
       Atomics.wait(control, RESPONSE, sequence - 1, this.limits.syncWaitMs)
     while (Atomics.load(control, RESPONSE) === sequence - 1) {
-      const left = timeoutMs - (performance.now() - started)
+      const started = perMessage ? Math.max(requested, clock[STARTED_F64]) : requested
+      const left = started + timeoutMs - Date.now()
       const wait = left > 0 ? Atomics.waitAsync(control, RESPONSE, sequence - 1, left) : undefined
       // waitAsync does not keep the event loop alive; a referenced worker does, while we wait.
       channel.worker.ref()
@@ -294,11 +397,18 @@ export class WasmInstance {
       channel.worker.unref()
       if (outcome === 'timed-out') {
         if (Atomics.load(control, RESPONSE) !== sequence - 1) break
+        // A later batch message started since: its own limit counts from its start.
+        if (perMessage && clock[STARTED_F64] + timeoutMs > Date.now()) continue
         this.terminate()
         return false
       }
     }
-    if (Atomics.load(control, RESPONSE) === DEAD) control[STATUS] = DEAD
+    const response = Atomics.load(control, RESPONSE)
+    if (response === DEAD) control[STATUS] = DEAD
+    else if (response !== sequence) {
+      this.terminate()
+      throw new Error(`wasm64: the worker answered request ${response}, not ${sequence}`)
+    }
     return true
   }
 
@@ -361,8 +471,10 @@ export class WasmInstance {
       control,
       clock: new Float64Array(controlBuffer),
       data: new Uint8Array(dataBuffer),
+      view: new DataView(dataBuffer),
       port: port1,
       sequence: 0,
+      applied: 0,
     }
     this.channel = channel
     return channel

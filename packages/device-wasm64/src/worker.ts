@@ -5,23 +5,28 @@
  */
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads'
 import {
+  ANSWERED,
+  ANSWER_HEADER,
+  APPLIED,
+  COUNT,
   ENV_LENGTH,
-  MSG_LENGTH,
+  MSG_HEADER,
   ON_PORT,
   OP,
   OP_COMPUTE,
   OP_SNAPSHOT,
+  PROGRESS,
   READY,
   READY_FAILED,
   READY_OK,
   REQUEST,
   RESPONSE,
-  RESULT_LENGTH,
+  STARTED_F64,
   STATUS,
   STATUS_MEMORY,
   STATUS_OK,
+  STATUS_SEQUENCE,
   STATUS_TRAP,
-  TIMESTAMP_F64,
 } from './channel.ts'
 import { PAGE, createRuntime, type InstanceSnapshot, type Runtime } from './runtime.ts'
 import type { ImageInfo } from './wasm-binary.ts'
@@ -38,42 +43,91 @@ export interface WorkerInput {
   readonly journal: readonly (readonly [Uint8Array, Uint8Array, number])[]
 }
 
+/** A batch too big for the data block, sent on the port. */
+export interface PortBatch {
+  readonly env: Uint8Array
+  readonly msgs: readonly Uint8Array[]
+  readonly timestamps: readonly number[]
+}
+
 const input = workerData as WorkerInput
 const control = new Int32Array(input.control)
 const clock = new Float64Array(input.control)
 const data = new Uint8Array(input.data)
+const view = new DataView(input.data)
 const { port } = input
 const cap = input.maxPages * PAGE
+/** Messages applied since boot (the journal replay is part of boot). */
+let applied = 0
 
 function signal(sequence: number): void {
   Atomics.store(control, RESPONSE, sequence)
   Atomics.notify(control, RESPONSE)
 }
 
-function compute(runtime: Runtime): void {
-  let msg: Uint8Array
-  let env: Uint8Array
-  if (control[ON_PORT] === 1) {
-    ;[msg, env] = receiveMessageOnPort(port)?.message as [Uint8Array, Uint8Array]
-  } else {
-    const msgLength = control[MSG_LENGTH] as number
-    msg = data.subarray(0, msgLength)
-    env = data.subarray(msgLength, msgLength + (control[ENV_LENGTH] as number))
+function readBatch(): PortBatch {
+  if (control[ON_PORT] === 1) return receiveMessageOnPort(port)?.message as PortBatch
+  const count = control[COUNT] as number
+  const envLength = control[ENV_LENGTH] as number
+  const msgs: Uint8Array[] = []
+  const timestamps: number[] = []
+  let at = envLength
+  for (let i = 0; i < count; i++) {
+    const length = view.getUint32(at, true)
+    timestamps.push(view.getFloat64(at + 4, true))
+    msgs.push(data.subarray(at + MSG_HEADER, at + MSG_HEADER + length))
+    at += MSG_HEADER + length
   }
-  const result = runtime.call(msg, env, clock[TIMESTAMP_F64] as number)
-  if (runtime.memoryBytes() > cap) {
-    control[STATUS] = STATUS_MEMORY
+  return { env: data.subarray(0, envLength), msgs, timestamps }
+}
+
+/**
+ * Runs the batch in order until it ends or a message traps or outgrows the memory cap (the host
+ * then rebuilds the instance, so nothing after it may run here).
+ */
+function compute(runtime: Runtime): void {
+  if (control[APPLIED] !== applied) {
+    control[STATUS] = STATUS_SEQUENCE
+    port.postMessage(
+      `the batch starts after message ${control[APPLIED]}, the worker is at ${applied}`,
+    )
     return
   }
-  if (result.byteLength <= data.byteLength) {
-    data.set(result)
+  const { env, msgs, timestamps } = readBatch()
+  const answers: Uint8Array[] = []
+  control[STATUS] = STATUS_OK
+  try {
+    for (let i = 0; i < msgs.length; i++) {
+      clock[STARTED_F64] = Date.now()
+      Atomics.store(control, PROGRESS, i)
+      const answer = runtime.call(msgs[i] as Uint8Array, env, timestamps[i] as number)
+      applied += 1
+      if (runtime.memoryBytes() > cap) {
+        control[STATUS] = STATUS_MEMORY
+        break
+      }
+      answers.push(answer)
+    }
+  } catch (error) {
+    port.postMessage(error instanceof Error ? error.message : String(error))
+    control[STATUS] = STATUS_TRAP
+  }
+  control[ANSWERED] = answers.length
+  let size = 0
+  for (const answer of answers) size += ANSWER_HEADER + answer.byteLength
+  if (size <= data.byteLength) {
+    let at = 0
+    for (const answer of answers) {
+      view.setUint32(at, answer.byteLength, true)
+      data.set(answer, at + ANSWER_HEADER)
+      at += ANSWER_HEADER + answer.byteLength
+    }
     control[ON_PORT] = 0
   } else {
-    port.postMessage(result, [result.buffer as ArrayBuffer])
+    // Copied, not transferred: small answers share Buffer's pool.
+    port.postMessage(answers)
     control[ON_PORT] = 1
   }
-  control[RESULT_LENGTH] = result.byteLength
-  control[STATUS] = STATUS_OK
 }
 
 function serve(runtime: Runtime): never {
