@@ -7,6 +7,7 @@ import {
   DeviceError,
   getKey,
   id,
+  isId,
   isMessage,
   isPrivateKey,
   normalizeKey,
@@ -38,9 +39,19 @@ const NOT_TAGS = new Set([
 const utf8 = new TextDecoder()
 const encoder = new TextEncoder()
 
+/** Tag names seen recently: the same few keys recur in every message of a process. */
+const headerNames = new Map<string, string>()
+const HEADER_NAMES_KEPT = 4096
+
 /** `content-type` → `Content-Type`, as HyperBEAM's json-iface names tags. */
 export function headerCase(key: string): string {
-  return key.replace(/(^|-)([a-z])/g, (_, dash: string, c: string) => dash + c.toUpperCase())
+  let name = headerNames.get(key)
+  if (name === undefined) {
+    name = key.replace(/(^|-)([a-z])/g, (_, dash: string, c: string) => dash + c.toUpperCase())
+    if (headerNames.size >= HEADER_NAMES_KEPT) headerNames.clear()
+    headerNames.set(key, name)
+  }
+  return name
 }
 
 /** A message value as the string an ao tag or `Data` carries; undefined for nested messages. */
@@ -116,9 +127,11 @@ export function messageJson(
   const slot = num(assignment['slot']) ?? 0
   const timestamp = num(assignment['timestamp']) ?? 0
   const owner = text(getKey(body, 'owner')) ?? ctx.owner
+  const carried = assignment['message']
   const msg: Record<string, unknown> = {
     // Slot 0 is the process message itself: its ID is the process ID (as the legacy CU sends it).
-    Id: slot === 0 ? ctx.process : id(body),
+    // A scheduler that already computed the body's ID names it in `message`: not hashed again.
+    Id: slot === 0 ? ctx.process : isId(carried) ? carried : id(body),
   }
   const signature = text(getKey(body, 'signature'))
   if (signature !== undefined) msg['Signature'] = signature

@@ -12,6 +12,7 @@ import {
   type Value,
 } from '@aonode/core'
 import { afterAll, describe, expect, it } from 'vitest'
+import { messageJson } from './ao-json.ts'
 import { createWasm64Device, memoryLimitPages } from './device.ts'
 import { prepareImage } from './wasm-binary.ts'
 
@@ -255,6 +256,17 @@ describe('AssemblyScript modules', () => {
     await expect(spawn(definition(COUNTER, { 'memory-limit': '64-gb' }))).rejects.toSatisfy(
       (e) => DeviceError.is(e) && e.status === 413,
     )
+  })
+
+  it("takes the message Id from the assignment's `message` when the scheduler names it", () => {
+    const ao = { process: 'P'.repeat(43), module: '', owner: OWNER, env: new Uint8Array() }
+    const body = { action: 'Increment' }
+    const idOf = (req: Message): unknown =>
+      (JSON.parse(Buffer.from(messageJson(req, ao).json).toString()) as { Id: unknown }).Id
+    expect(idOf(assignment(3, body))).toBe(id(body))
+    expect(idOf({ ...assignment(3, body), message: 'm'.repeat(43) })).toBe('m'.repeat(43))
+    // Slot 0 is the process message: its Id is the process ID.
+    expect(idOf({ ...assignment(0, body), message: 'm'.repeat(43) })).toBe('P'.repeat(43))
   })
 
   it('parses memory limits the ao way', () => {
