@@ -207,7 +207,17 @@ export class WasmInstance {
     judge: Judge<T>,
   ): Promise<CallOutcome<T>[]> {
     return this.serial(async () => {
-      const outcomes = await this.runBatch(batch, env, judge)
+      const outcomes: CallOutcome<T>[] = []
+      try {
+        await this.runBatch(batch, env, judge, outcomes)
+      } catch (error) {
+        // The instance can no longer be trusted (a rebuild failed, the worker fell out of step):
+        // the next call starts a new worker from the base + journal, which holds exactly the
+        // messages answered so far, so the rest count as not applied.
+        this.terminate()
+        const message = error instanceof Error ? error.message : String(error)
+        while (outcomes.length < batch.length) outcomes.push({ status: 'trap', message })
+      }
       const { rollbackWindow, rollbackBytes } = this.limits
       if (this.journal.length >= rollbackWindow || this.journalBytes >= rollbackBytes) {
         // The messages are already kept: a failed refresh leaves the older base, whose journal
@@ -229,12 +239,13 @@ export class WasmInstance {
     return result
   }
 
+  /** Appends one outcome per message of `batch` to `outcomes`. */
   private async runBatch<T>(
     batch: readonly BatchMessage[],
     env: Uint8Array,
     judge: Judge<T>,
-  ): Promise<CallOutcome<T>[]> {
-    const outcomes: CallOutcome<T>[] = []
+    outcomes: CallOutcome<T>[],
+  ): Promise<void> {
     let next = 0
     while (next < batch.length) {
       const rest = next === 0 ? batch : batch.slice(next)
@@ -243,7 +254,7 @@ export class WasmInstance {
         // Timed out: the worker is gone with the answers before it; recompute those on the rebuilt
         // instance (the journal does not hold them yet), then record the timeout.
         await this.rebuild()
-        outcomes.push(...(await this.runBatch(rest.slice(0, hop.ranBefore), env, judge)))
+        await this.runBatch(rest.slice(0, hop.ranBefore), env, judge, outcomes)
         outcomes.push(hop.failure as CallFailure)
         next += hop.ranBefore + 1
         continue
@@ -268,7 +279,6 @@ export class WasmInstance {
         next += 1
       }
     }
-    return outcomes
   }
 
   /** One hop: the batch runs in the worker until it ends or a message fails. */
@@ -320,7 +330,7 @@ export class WasmInstance {
     if (status === STATUS_SEQUENCE) {
       const reason = String(receiveMessageOnPort(channel.port)?.message ?? '')
       this.terminate()
-      throw new Error(`wasm64: worker out of step, nothing ran: ${reason}`)
+      throw new Error(`the worker was out of step, nothing ran: ${reason}`)
     }
     const count = status === DEAD ? 0 : (control[ANSWERED] as number)
     const answers: string[] = []
@@ -407,7 +417,7 @@ export class WasmInstance {
     if (response === DEAD) control[STATUS] = DEAD
     else if (response !== sequence) {
       this.terminate()
-      throw new Error(`wasm64: the worker answered request ${response}, not ${sequence}`)
+      throw new Error(`the worker answered request ${response}, not ${sequence}`)
     }
     return true
   }
