@@ -76,6 +76,34 @@ describe('id signature base (spec §1.9 and §3.4)', () => {
     expect(id({ a: 1, body: 'hello', c: large })).toBe(hmac(base))
   })
 
+  it('signs large binary parts (any bytes) as the digest of the assembled multipart body', () => {
+    const code = Uint8Array.from({ length: 70_000 }, (_, i) => (i * 131 + 7) % 256)
+    const image = Uint8Array.from({ length: 5000 }, (_, i) => 255 - (i % 256))
+    const utf8 = (text: string): Buffer => Buffer.from(text, 'utf8')
+    const parts = [
+      Buffer.concat([utf8('content-disposition: form-data;name="code"\r\n\r\n'), code]),
+      Buffer.concat([utf8('content-disposition: form-data;name="image"\r\n\r\n'), image]),
+    ]
+    const boundary = createHash('sha256')
+      .update(Buffer.concat([parts[0] as Buffer, utf8('\r\n'), parts[1] as Buffer]))
+      .digest('base64url')
+    const body = Buffer.concat([
+      utf8(`--${boundary}\r\n`),
+      parts[0] as Buffer,
+      utf8(`\r\n--${boundary}\r\n`),
+      parts[1] as Buffer,
+      utf8(`\r\n--${boundary}--`),
+    ])
+    const digest = createHash('sha256').update(body).digest('base64')
+    const base = [
+      `"content-digest": sha-256=:${digest}:`,
+      `"content-type": multipart/form-data; boundary="${boundary}"`,
+      '"type": Module',
+      '"@signature-params": ("content-digest" "content-type" "type");alg="hmac-sha256";keyid="ao"',
+    ].join('\n')
+    expect(id({ type: 'Module', code, image })).toBe(hmac(base))
+  })
+
   it('marks derived components such as path with @ in the parameters only', () => {
     const base = '"path": x\n"@signature-params": ("@path");alg="hmac-sha256";keyid="ao"'
     expect(id({ path: 'x' })).toBe(hmac(base))
