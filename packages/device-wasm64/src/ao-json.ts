@@ -5,7 +5,6 @@
  */
 import {
   DeviceError,
-  getKey,
   id,
   isId,
   isMessage,
@@ -110,6 +109,19 @@ const num = (value: Value | undefined): number | undefined => {
 }
 
 /**
+ * A reader of the body's fields as text, case-insensitively as `getKey` (an exact key wins), with the
+ * keys scanned once instead of once per field.
+ */
+function fieldsOf(body: Message): (name: string) => string | undefined {
+  const fields = new Map<string, Value>()
+  for (const key of Object.keys(body)) {
+    const lower = key.toLowerCase()
+    if (key === lower || !fields.has(lower)) fields.set(lower, body[key] as Value)
+  }
+  return (name) => text(fields.get(name))
+}
+
+/**
  * The message JSON of one assignment, in the legacy CU's key order; absent optional keys are left
  * out. `Module` is added as HyperBEAM's json-iface does (aos seeds its random generator from it).
  */
@@ -126,22 +138,23 @@ export function messageJson(
   }
   const slot = num(assignment['slot']) ?? 0
   const timestamp = num(assignment['timestamp']) ?? 0
-  const owner = text(getKey(body, 'owner')) ?? ctx.owner
+  const field = fieldsOf(body)
+  const owner = field('owner') ?? ctx.owner
   const carried = assignment['message']
   const msg: Record<string, unknown> = {
     // Slot 0 is the process message itself: its ID is the process ID (as the legacy CU sends it).
     // A scheduler that already computed the body's ID names it in `message`: not hashed again.
     Id: slot === 0 ? ctx.process : isId(carried) ? carried : id(body),
   }
-  const signature = text(getKey(body, 'signature'))
+  const signature = field('signature')
   if (signature !== undefined) msg['Signature'] = signature
-  msg['Data'] = text(getKey(body, 'data')) ?? text(getKey(body, 'body')) ?? ''
+  msg['Data'] = field('data') ?? field('body') ?? ''
   msg['Owner'] = owner
-  msg['Target'] = text(getKey(body, 'target')) ?? ctx.process
-  const anchor = text(getKey(body, 'anchor'))
+  msg['Target'] = field('target') ?? ctx.process
+  const anchor = field('anchor')
   if (anchor !== undefined) msg['Anchor'] = anchor
-  msg['From'] = text(getKey(body, 'from-process')) ?? text(getKey(body, 'from')) ?? owner
-  const forwardedBy = text(getKey(body, 'forwarded-by'))
+  msg['From'] = field('from-process') ?? field('from') ?? owner
+  const forwardedBy = field('forwarded-by')
   if (forwardedBy !== undefined) msg['Forwarded-By'] = forwardedBy
   msg['Tags'] = tagsOf(body)
   msg['Epoch'] = num(assignment['epoch']) ?? 0
