@@ -93,8 +93,10 @@ function compute(runtime: Runtime): void {
     )
     return
   }
+  control[ANSWERED] = 0
   const { env, msgs, timestamps } = readBatch()
   const answers: Uint8Array[] = []
+  let trap: string | undefined
   control[STATUS] = STATUS_OK
   try {
     for (let i = 0; i < msgs.length; i++) {
@@ -109,7 +111,7 @@ function compute(runtime: Runtime): void {
       answers.push(answer)
     }
   } catch (error) {
-    port.postMessage(error instanceof Error ? error.message : String(error))
+    trap = error instanceof Error ? error.message : String(error)
     control[STATUS] = STATUS_TRAP
   }
   control[ANSWERED] = answers.length
@@ -128,6 +130,8 @@ function compute(runtime: Runtime): void {
     port.postMessage(answers)
     control[ON_PORT] = 1
   }
+  // After the answers: the host reads them first.
+  if (trap !== undefined) port.postMessage(trap)
 }
 
 function serve(runtime: Runtime): never {
