@@ -2,7 +2,8 @@ import { createHash, createHmac } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { DeviceError } from './errors.ts'
-import { id } from './id.ts'
+import { id, tabmId } from './id.ts'
+import { toTABM } from './structured.ts'
 import { Float, Link, Live } from './message.ts'
 import type { Message, Value } from './message.ts'
 
@@ -131,6 +132,17 @@ describe('id properties', () => {
   it('identifies a nested message through its link: a Link to its ID gives the same ID', () => {
     const child = { b: 'c', n: 5 }
     expect(id({ a: new Link(id(child)) })).toBe(id({ a: child }))
+  })
+
+  it('tabmId of a link-mode TABM and of each of its children is the message ID', () => {
+    const child = { b: 'c', deeper: { n: 5 } }
+    const message = { a: 1, child, list: [1, { x: 'y' }] }
+    const { tabm, children } = toTABM(message)
+    expect(tabmId(tabm)).toBe(id(message))
+    const childTABM = children.get(id(child))
+    expect(childTABM).toBeDefined()
+    expect(tabmId(childTABM as NonNullable<typeof childTABM>)).toBe(id(child))
+    for (const [childId, childOf] of children) expect(tabmId(childOf)).toBe(childId)
   })
 
   it('a bigint and the same safe integer as a number have the same ID', () => {

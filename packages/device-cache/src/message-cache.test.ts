@@ -68,6 +68,29 @@ describe.each(backends)('message cache on the $name store', (backend) => {
     expect(readMessage(store, messageId)).toEqual({})
   })
 
+  it('stores every nested message under its own ID, at any depth', async () => {
+    const leaf = { deepest: 'bottom', n: 1, big: new Uint8Array(INLINE_LIMIT).fill(3) }
+    const middle = { leaf, list: [{ in: 'list' }], empty: {}, 'Mixed-Case': 'v' }
+    const top = { middle, same: middle, other: { leaf }, priv: { hidden: true } }
+    const topId = await writeMessage(store, top)
+    expect(topId).toBe(id(top))
+    for (const child of [leaf, middle, { leaf }, {}] as Message[]) {
+      expect(readMessage(store, id(child), { lazy: true }), JSON.stringify(child)).toBeDefined()
+    }
+    expect(readMessage(store, id({ hidden: true }))).toBeUndefined()
+    const lazy = readMessage(store, topId, { lazy: true }) as Message
+    expect(lazy['middle']).toEqual(new Link(id(middle)))
+    expect(lazy['other']).toEqual(new Link(id({ leaf })))
+    expect(readMessage(store, topId)).toEqual({ middle, same: middle, other: { leaf } })
+  })
+
+  it('refuses a live value deep in a tree, naming its path, and writes nothing', async () => {
+    const write = writeMessage(store, { a: 1, outer: { inner: { bad: new Live({}) } } })
+    await expect(write).rejects.toMatchObject({ status: 400 })
+    await expect(write).rejects.toThrow(/outer\/inner\/bad/)
+    expect(store.list('messages')).toEqual([])
+  })
+
   it('drops private keys and refuses live values', async () => {
     const messageId = await writeMessage(store, { a: 1, priv: new Live({}), 'priv-x': 2 })
     expect(readMessage(store, messageId)).toEqual({ a: 1 })

@@ -3,13 +3,16 @@ import {
   DeviceError,
   decodeValue,
   encodeValue,
-  id,
   isMessage,
   isPrivateKey,
   Link,
+  LINK_SUFFIX,
+  tabmId,
+  toTABM,
   type Message,
   type Store,
   type StoreOp,
+  type TABM,
   type Value,
 } from '@aonode/core'
 import { hasValue } from './backend.ts'
@@ -53,7 +56,17 @@ export class WritePlan {
 
   /** Plans `message` and returns its unsigned ID. */
   message(message: Message): string {
-    const messageId = id(message)
+    // One encoding of the whole tree gives every nested message's ID and TABM: no level is hashed twice.
+    const { tabm, children } = toTABM(message)
+    return this.tree(message, tabmId(tabm), tabm, children)
+  }
+
+  private tree(
+    message: Message,
+    messageId: string,
+    tabm: TABM,
+    children: ReadonlyMap<string, TABM>,
+  ): string {
     const key = messageKey(messageId)
     if (this.planned.has(key) || hasValue(this.store, key)) return messageId
     this.planned.add(key)
@@ -64,7 +77,9 @@ export class WritePlan {
       if (isPrivateKey(name)) continue
       const value = message[name] as Value
       if (isMessage(value)) {
-        keys[name] = new Link(this.message(value))
+        // toTABM replaced the nested message by `<name>+link: <its ID>`.
+        const childId = tabm[name + LINK_SUFFIX] as string
+        keys[name] = new Link(this.tree(value, childId, children.get(childId) as TABM, children))
         nested.push(name)
       } else if (value instanceof Uint8Array && value.byteLength >= INLINE_LIMIT) {
         keys[name] = new Link(this.data(value))
