@@ -23,6 +23,8 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { createDevices, type ProcessOptions } from './index.ts'
 
 const dirs: string[] = []
+/** Warnings logged by every test node (slot failures, refused batches). */
+const warnings: string[] = []
 const open: TestNode[] = []
 afterEach(async () => {
   for (const node of open.splice(0)) await node.close()
@@ -96,6 +98,12 @@ async function startNode(
       counting,
     ]),
     store,
+    log: {
+      debug() {},
+      info() {},
+      warn: (message) => warnings.push(message),
+      error() {},
+    },
     // Device options reach process@1.0 through the node config, as in the app.
     node: { devices: { 'process@1.0': options }, ...(metrics === undefined ? {} : { metrics }) },
   })
@@ -301,6 +309,9 @@ describe('process@1.0', () => {
     // Runs end at snapshot slots (every 7), so slots 0..60 take 9 batches, each of 2+ slots.
     expect(batched.batches()).toBe(9)
     expect(single.batches()).toBe(0)
+    // Without the key the worker falls back quietly (a 404 for the key is not a refused run).
+    expect(warnings).not.toContain('process batch refused, computing slot by slot')
+    expect(warnings).toContain('process slot failed')
     expect(batched.computed()).toBe(61)
     for (let slot = 0; slot <= 60; slot++) {
       const path = `/${pid}~process@1.0/compute&slot=${slot}`

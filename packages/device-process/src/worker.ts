@@ -222,7 +222,9 @@ export class ProcessWorker {
       }
       outcomes = list
     } catch (error) {
-      if (isNotFound(error)) this.batching = false
+      // The device has no such key (message@1.0 answers 404 for it); other 404s are the run's own.
+      if (isNotFound(error) && (error as DeviceError).key === COMPUTE_BATCH_KEY)
+        this.batching = false
       else {
         ctx.log.warn('process batch refused, computing slot by slot', {
           process: this.pid,
