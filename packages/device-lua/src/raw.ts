@@ -79,7 +79,11 @@ interface WasmInstance {
   readonly exports: Record<string, unknown>
 }
 interface WasmApi {
-  instantiate: (this: void, source: unknown, imports?: Record<string, unknown>) => Promise<unknown>
+  instantiate: (
+    this: unknown,
+    source: unknown,
+    imports?: Record<string, unknown>,
+  ) => Promise<unknown>
   compile: (this: void, bytes: Uint8Array) => Promise<object>
   validate: (this: void, bytes: Uint8Array) => boolean
 }

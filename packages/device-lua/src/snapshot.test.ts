@@ -39,7 +39,9 @@ describe('lua@5.3a snapshots', () => {
     live = await compute(live, 0, { action: 'Grow', count: 80_000 })
     expect(live['results']).toMatchObject({ output: { kept: 80_000 } })
     const snapshot = decodeMessage(
-      encodeMessage(await resolver.resolve({ ...live, device: 'lua@5.3a' }, 'snapshot')),
+      encodeMessage(
+        (await resolver.resolve({ ...live, device: 'lua@5.3a' }, 'snapshot')) as Message,
+      ),
     )
     expect(snapshot['memory-size']).toBeGreaterThan(16 * 1024 * 1024)
 

@@ -166,8 +166,8 @@ export class LuaVm {
   private buffer: Buffer | undefined
   private bufferOf: Uint8Array | undefined
   /** Views of the linear memory; a grown memory detaches them (length 0), then they are renewed. */
-  private u8 = new Uint8Array(0)
-  private u32 = new Uint32Array(0)
+  private u8: Uint8Array = new Uint8Array(0)
+  private u32: Uint32Array = new Uint32Array(0)
   /**
    * The memory cap holds only while Lua code runs: a failed allocation in host-side pushes or error
    * handling would be outside any protected call, where Lua can only abort.
