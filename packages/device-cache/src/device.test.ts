@@ -124,6 +124,52 @@ describe.each(backends)('cache@1.0 on the $name store', (backend) => {
     })
   })
 
+  it('writes many slots in one write-results call, read back like single writes', async () => {
+    const shared = { code: 'x'.repeat(100) }
+    const written = (await call({
+      path: 'write-results',
+      process: PID,
+      results: [0, 1, 2].map((slot) => ({
+        slot,
+        result: { n: slot, shared },
+        ...(slot === 1 && { snapshot: { memory: Uint8Array.of(slot) } }),
+      })),
+    })) as Message
+    expect(written['ids']).toEqual([0, 1, 2].map((slot) => id({ n: slot, shared })))
+    expect(await call({ path: 'read-result', process: PID, slot: 2 })).toEqual({ n: 2, shared })
+    expect(await call({ path: 'read-result', process: PID, id: id({ n: 0, shared }) })).toEqual({
+      n: 0,
+      shared,
+    })
+    expect(await call({ path: 'latest', process: PID, require: 'snapshot' })).toEqual({
+      slot: 1,
+      result: { n: 1, shared },
+      snapshot: { memory: Uint8Array.of(1) },
+    })
+    expect(await call({ path: 'slots', process: PID })).toEqual({ slots: [0, 1, 2] })
+  })
+
+  it('refuses a bad write-results request as a whole (400, 413) and writes nothing', async () => {
+    const small = createResolver({
+      registry: createRegistry([createCacheDevice({ maxResultsPerWrite: 2 })]),
+      store,
+    })
+    const good = { slot: 0, result: { n: 0 } }
+    const bad: Message[] = [
+      { path: 'write-results', process: PID },
+      { path: 'write-results', process: PID, results: [] },
+      { path: 'write-results', process: PID, results: [good, 'not a message'] },
+      { path: 'write-results', process: PID, results: [good, { slot: 1 }] },
+      { path: 'write-results', process: PID, results: [good, { slot: -1, result: {} }] },
+      { path: 'write-results', process: 'short', results: [good] },
+    ]
+    for (const req of bad) await expect(call(req)).rejects.toMatchObject({ status: 400 })
+    await expect(
+      small.resolve(cache, { path: 'write-results', process: PID, results: [good, good, good] }),
+    ).rejects.toMatchObject({ status: 413 })
+    expect(store.list('')).toEqual([])
+  })
+
   it('refuses bad result requests with 400 and writes nothing', async () => {
     const bad: Message[] = [
       { path: 'write-result', process: PID, slot: 1 },

@@ -13,11 +13,20 @@ import {
 } from '@aonode/core'
 import { CACHE_DEVICE, checkId, describe } from './keys.ts'
 import { commitmentKey, locate, readById, writeMessage } from './message-cache.ts'
-import { checkSlot, latestResult, listSlots, readResult, writeResult } from './results.ts'
+import {
+  checkSlot,
+  latestResult,
+  listSlots,
+  readResult,
+  writeResults,
+  type ResultWrite,
+} from './results.ts'
 
 export interface CacheDeviceOptions {
   /** Most slots one `slots` call returns (default 10,000); ask again with a higher `from`. */
   readonly maxSlots?: number
+  /** Most slots one `write-results` call stores (default 10,000); more is a 413. */
+  readonly maxResultsPerWrite?: number
 }
 
 /** Request keys that steer the request rather than form the message `write` stores. */
@@ -39,6 +48,20 @@ function message(req: Message, name: string, key: string): Message {
   const value = required(req, name, key)
   if (!isMessage(value)) throw badRequest(`"${name}" must be a message`, where(key))
   return value
+}
+
+/** One slot's write from `entry` (a `write-result` request or an item of `write-results`). */
+function resultWrite(process: string, entry: Message, key: string): ResultWrite {
+  const snapshot = getKey(entry, 'snapshot')
+  if (snapshot !== undefined && !isMessage(snapshot)) {
+    throw badRequest('"snapshot" must be a message', where(key))
+  }
+  return {
+    process,
+    slot: checkSlot(required(entry, 'slot', key)),
+    result: message(entry, 'result', key),
+    ...(snapshot !== undefined && { snapshot }),
+  }
 }
 
 function optionalSlot(req: Message, name: string): number | undefined {
@@ -70,6 +93,7 @@ function toStore(req: Message): Message {
 /** cache@1.0: the message cache and the process-result cache over the node's store (`ctx.store`). */
 export function createCacheDevice(options: CacheDeviceOptions = {}): Device {
   const maxSlots = options.maxSlots ?? 10_000
+  const maxResultsPerWrite = options.maxResultsPerWrite ?? 10_000
 
   const keys: Record<string, KeyHandler> = {
     read(_base, req, ctx) {
@@ -102,17 +126,30 @@ export function createCacheDevice(options: CacheDeviceOptions = {}): Device {
     },
 
     async 'write-result'(_base, req, ctx) {
-      const snapshot = getKey(req, 'snapshot')
-      if (snapshot !== undefined && !isMessage(snapshot)) {
-        throw badRequest('"snapshot" must be a message', where('write-result'))
+      const write = resultWrite(id(req, 'process', 'write-result'), req, 'write-result')
+      const [stateId] = await writeResults(ctx.store, [write])
+      return { id: stateId as string }
+    },
+
+    /** Many slots of one process in one atomic commit: `results` lists `{slot, result, snapshot?}`. */
+    async 'write-results'(_base, req, ctx) {
+      const pid = id(req, 'process', 'write-results')
+      const list = required(req, 'results', 'write-results')
+      if (!Array.isArray(list) || list.length === 0 || !list.every(isMessage)) {
+        throw badRequest(
+          '"results" must be a non-empty list of {slot, result, snapshot?} messages',
+          where('write-results'),
+        )
       }
-      const stateId = await writeResult(ctx.store, {
-        process: id(req, 'process', 'write-result'),
-        slot: checkSlot(required(req, 'slot', 'write-result')),
-        result: message(req, 'result', 'write-result'),
-        ...(snapshot !== undefined && { snapshot }),
-      })
-      return { id: stateId }
+      if (list.length > maxResultsPerWrite) {
+        throw new DeviceError(
+          'TOO_LARGE',
+          `"results" lists ${list.length} slots; at most ${maxResultsPerWrite} per write`,
+          where('write-results'),
+        )
+      }
+      const writes = list.map((entry) => resultWrite(pid, entry, 'write-results'))
+      return { ids: await writeResults(ctx.store, writes) }
     },
 
     'read-result'(_base, req, ctx) {

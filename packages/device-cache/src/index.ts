@@ -25,6 +25,7 @@ export {
   listSlots,
   readResult,
   writeResult,
+  writeResults,
   type LatestResult,
   type ResultWrite,
   type SlotRange,

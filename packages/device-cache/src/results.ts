@@ -50,20 +50,39 @@ export function checkSlot(value: Value | undefined, name = 'slot'): number {
  * the state ID. Writing a slot again (e.g. to add a snapshot) replaces its entries.
  */
 export async function writeResult(store: Store, write: ResultWrite): Promise<string> {
-  const pid = checkId(write.process, 'process')
-  const slot = checkSlot(write.slot)
+  const [stateId] = await writeResults(store, [write])
+  return stateId as string
+}
+
+/**
+ * Stores many slots' results in one atomic batch (one commit), and returns their state IDs in order.
+ * Nested messages shared between the slots' states are planned once. Every write is checked before
+ * anything is planned, so a bad one writes nothing.
+ */
+export async function writeResults(
+  store: Store,
+  writes: readonly ResultWrite[],
+): Promise<string[]> {
+  const checked = writes.map((write) => ({
+    ...write,
+    pid: checkId(write.process, 'process'),
+    slot: checkSlot(write.slot),
+  }))
   const plan = new WritePlan(store)
-  const stateId = plan.message(write.result)
-  plan.ops.push(
-    { op: 'link', key: slotEntry(pid, slot), target: messageKey(stateId) },
-    { op: 'link', key: `${computed(pid)}/${stateId}`, target: messageKey(stateId) },
-  )
-  if (write.snapshot !== undefined) {
-    const snapshotId = plan.message(write.snapshot)
-    plan.ops.push({ op: 'link', key: snapshotEntry(pid, slot), target: messageKey(snapshotId) })
-  }
+  const stateIds = checked.map(({ pid, slot, result, snapshot }) => {
+    const stateId = plan.message(result)
+    plan.ops.push(
+      { op: 'link', key: slotEntry(pid, slot), target: messageKey(stateId) },
+      { op: 'link', key: `${computed(pid)}/${stateId}`, target: messageKey(stateId) },
+    )
+    if (snapshot !== undefined) {
+      const snapshotId = plan.message(snapshot)
+      plan.ops.push({ op: 'link', key: snapshotEntry(pid, slot), target: messageKey(snapshotId) })
+    }
+    return stateId
+  })
   await plan.commit()
-  return stateId
+  return stateIds
 }
 
 /** The result stored for a slot, or for a state ID; undefined when absent. */

@@ -24,11 +24,14 @@ export interface WorkerOptions {
   readonly snapshotEvery: number
   /** Assignments fetched from the scheduler per request. */
   readonly batchSize: number
-  /** Result writes in flight before the worker waits for them (they commit as a group). */
+  /** Slots whose result writes are in flight before the worker waits for them. */
   readonly maxPendingWrites: number
 }
 
 const cache = { device: CACHE_DEVICE } as const
+
+/** Most slots one `write-results` call carries (cache@1.0 accepts up to 10,000). */
+const WRITE_BATCH_SLOTS = 1000
 
 const errorText = (error: unknown): string =>
   error instanceof Error ? error.message : `non-error thrown: ${String(error)}`
@@ -57,6 +60,8 @@ export class ProcessWorker {
   /** Results whose cache write is still in flight, so readers never miss a computed slot. */
   private readonly unwritten = new Map<number, Message>()
   private readonly pending = new Set<Promise<void>>()
+  /** Computed slots (`{slot, result, snapshot?}`) not yet handed to cache@1.0 `write-results`. */
+  private toWrite: Message[] = []
   /** False once the execution device answered that it has no `compute-batch` key. */
   private batching = true
   lastUsed = Date.now()
@@ -112,8 +117,13 @@ export class ProcessWorker {
     this.state ??= await this.load(target, ctx)
     while (this.atSlot < target) {
       const run = await this.nextAssignments(target, ctx)
-      if (this.batching && run.length >= 2) await this.computeRun(run, ctx)
-      else for (const assignment of run) await this.computeSlot(assignment, ctx)
+      try {
+        if (this.batching && run.length >= 2) await this.computeRun(run, ctx)
+        else for (const assignment of run) await this.computeSlot(assignment, ctx)
+      } finally {
+        // One store commit for the run's results, even when a slot's recording threw.
+        await this.sendWrites(ctx)
+      }
     }
   }
 
@@ -290,45 +300,54 @@ export class ProcessWorker {
     await this.record(slot, next, every > 0 && slot % every === 0, ctx)
   }
 
-  /** Caches a slot's result (and a snapshot), without waiting unless too many writes are in flight. */
+  /**
+   * Queues a slot's result (and a snapshot) for the cache; the queue goes out as one
+   * `write-results` per run of slots (`sendWrites`). Readers find the slot in `unwritten` meanwhile.
+   */
   private async record(
     slot: number,
     state: Message,
     withSnapshot: boolean,
     ctx: ResolveContext,
   ): Promise<Message | undefined> {
-    const req: Record<string, Value> = {
-      path: 'write-result',
-      process: this.pid,
-      slot,
-      result: toStored(state, this.definition),
-    }
+    const entry: Record<string, Value> = { slot, result: toStored(state, this.definition) }
     let snapshot: Message | undefined
     if (withSnapshot) {
       snapshot = await this.execute(state, { path: 'snapshot' }, ctx)
-      req['snapshot'] = snapshot
+      entry['snapshot'] = snapshot
       this.lastSnapshot = slot
     }
     this.unwritten.set(slot, state)
+    this.toWrite.push(entry)
+    if (this.toWrite.length >= WRITE_BATCH_SLOTS) await this.sendWrites(ctx)
+    return snapshot
+  }
+
+  /** Writes the queued results in one cache call (one commit), waiting only when too many are in flight. */
+  private async sendWrites(ctx: ResolveContext): Promise<void> {
+    const results = this.toWrite
+    if (results.length === 0) return
+    this.toWrite = []
+    const slots = results.map((entry) => entry['slot'] as number)
     const write = ctx
-      .resolve(cache, req)
+      .resolve(cache, { path: 'write-results', process: this.pid, results })
       .then(
         () => undefined,
         (error: unknown) => {
           ctx.log.error('process result write failed', {
             process: this.pid,
-            slot,
+            from: slots[0],
+            to: slots[slots.length - 1],
             error: errorText(error),
           })
         },
       )
       .finally(() => {
-        this.unwritten.delete(slot)
+        for (const slot of slots) this.unwritten.delete(slot)
         this.pending.delete(write)
       })
     this.pending.add(write)
-    if (this.pending.size >= this.options.maxPendingWrites) await this.flush()
-    return snapshot
+    if (this.unwritten.size >= this.options.maxPendingWrites) await this.flush()
   }
 
   /** Waits for every result write in flight. */
@@ -350,6 +369,7 @@ export class ProcessWorker {
     if (this.state !== undefined && slot >= 0 && (force || this.lastSnapshot !== slot)) {
       snapshot = await this.record(slot, this.state, true, ctx)
     }
+    await this.sendWrites(ctx)
     await this.flush()
     return snapshot === undefined ? { slot } : { slot, snapshot }
   }
