@@ -152,6 +152,8 @@ const MAX_RESULT_HEADERS = 32
 const HEADER_NAME = /^[a-z0-9][a-z0-9-]*$/
 const HEADER_VALUE = /^[\x20-\x7e]*$/
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/
+/** One decoder for every body: a non-streaming `decode` keeps no state between calls. */
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
 
 export function createApp(options: AppOptions): App {
   const limits: Limits = { ...DEFAULT_LIMITS, ...options.limits }
@@ -204,16 +206,18 @@ export function createApp(options: AppOptions): App {
       }
       const seconds = (performance.now() - started) / 1000
       metrics.observeRequest(methodLabel(request.method), response.status, seconds)
-      log.info(
-        {
-          requestId,
-          method: request.method,
-          url: request.url.length > 200 ? `${request.url.slice(0, 200)}…` : request.url,
-          status: response.status,
-          ms: Math.round(seconds * 10_000) / 10,
-        },
-        'request',
-      )
+      // Checked first so a node logging at `warn` builds no per-request log record.
+      if (log.isLevelEnabled('info'))
+        log.info(
+          {
+            requestId,
+            method: request.method,
+            url: request.url.length > 200 ? `${request.url.slice(0, 200)}…` : request.url,
+            status: response.status,
+            ms: Math.round(seconds * 10_000) / 10,
+          },
+          'request',
+        )
       return {
         ...response,
         headers: { ...CORS_HEADERS, ...response.headers, 'x-request-id': requestId },
@@ -286,7 +290,7 @@ function checkKey(key: string, where: string): void {
 function parseJsonBody(body: Uint8Array): Message {
   let parsed: Message
   try {
-    parsed = fromJSON(new TextDecoder('utf-8', { fatal: true }).decode(body))
+    parsed = fromJSON(strictUtf8.decode(body))
   } catch (error) {
     const reason = (error instanceof Error ? error.message : String(error)).replace(
       /^malformed JSON: /,
@@ -322,20 +326,20 @@ function isText(mediaType: string): boolean {
 /** Valid UTF-8 text stays a string (so keys compare as text); anything else stays bytes. */
 function decodeText(body: Uint8Array): string | Uint8Array {
   try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(body)
+    return strictUtf8.decode(body)
   } catch {
     return body
   }
 }
 
+/** The request's answer, or a 504 after `ms`; the timer is cleared as soon as it settles. */
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
       reject(new DeviceError('TIMEOUT', `request took longer than ${ms} ms`))
     }, ms)
+    void promise.finally(() => clearTimeout(timer)).then(resolve, reject)
   })
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }
 
 /** A scheduled message comes back as its assignment: `{slot, process, ...}`. */
@@ -384,8 +388,9 @@ function statusOf(message: Message): number {
 /** Short scalar top-level keys also travel as headers (aoconnect reads `process` and `slot`). */
 function resultHeaders(message: Message): Record<string, string> {
   const headers: Record<string, string> = {}
+  let count = 0
   for (const [key, value] of Object.entries(message)) {
-    if (Object.keys(headers).length >= MAX_RESULT_HEADERS) break
+    if (count >= MAX_RESULT_HEADERS) break
     if (
       !HEADER_NAME.test(key) ||
       RESERVED_RESPONSE_HEADERS.has(key) ||
@@ -398,7 +403,10 @@ function resultHeaders(message: Message): Record<string, string> {
         : typeof value === 'number' || typeof value === 'bigint'
           ? String(value)
           : undefined
-    if (text !== undefined && text.length <= 1024 && HEADER_VALUE.test(text)) headers[key] = text
+    if (text !== undefined && text.length <= 1024 && HEADER_VALUE.test(text)) {
+      headers[key] = text
+      count += 1
+    }
   }
   return headers
 }

@@ -267,6 +267,8 @@ export function createSchedulerDevice(options: SchedulerOptions = {}): Device {
       slot,
       timestamp: Date.now(),
       'hash-chain': chain.toString('base64url'),
+      // The body's ID (the legacy `Message` tag): execution devices read it instead of hashing again.
+      message: messageId,
       body: message,
     }
     const ops = [
