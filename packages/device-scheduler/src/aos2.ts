@@ -2,6 +2,7 @@ import {
   Float,
   getOwn,
   id,
+  isId,
   isMessage,
   publicKeys,
   toInteger,
@@ -37,7 +38,7 @@ function messageRecord(pid: string, assignment: Message): Message {
   const target = getOwn(body, 'target')
   const anchor = getOwn(body, 'anchor')
   return {
-    id: id(body),
+    id: bodyId(assignment, body),
     owner: null,
     data: textOf(getOwn(body, 'data')) ?? '',
     tags: publicKeys(body)
@@ -47,6 +48,12 @@ function messageRecord(pid: string, assignment: Message): Message {
     anchor: typeof anchor === 'string' ? anchor : null,
     signature: null,
   }
+}
+
+/** The body's ID as the scheduler recorded it (`message`), or hashed for older assignments. */
+function bodyId(assignment: Message, body: Message): string {
+  const carried = getOwn(assignment, 'message')
+  return isId(carried) ? carried : id(body)
 }
 
 function assignmentRecord(assignment: Message): Message {
@@ -61,7 +68,7 @@ function assignmentRecord(assignment: Message): Message {
       ...tag('nonce', assignment['slot'] as Value),
       ...tag('hash-chain', assignment['hash-chain'] as Value),
       ...tag('timestamp', assignment['timestamp'] as Value),
-      ...(isMessage(body) ? tag('message', id(body)) : []),
+      ...(isMessage(body) ? tag('message', bodyId(assignment, body)) : []),
     ],
     target: '',
     anchor: null,

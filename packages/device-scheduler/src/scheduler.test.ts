@@ -112,8 +112,11 @@ describe('scheduler@1.0 schedule POST', () => {
     for (let slot = 0; slot <= 1000; slot++) {
       const assignment = all[String(slot)] as Message
       expect(assignment['slot']).toBe(slot)
-      chain = link(chain, id(assignment['body'] as Message))
+      const bodyId = id(assignment['body'] as Message)
+      chain = link(chain, bodyId)
       expect(assignment['hash-chain']).toBe(chain.toString('base64url'))
+      // The body's ID travels with the assignment, so execution devices need not hash it again.
+      expect(assignment['message']).toBe(bodyId)
     }
     const seen = new Set(Object.values(all).map((a) => (a['body'] as Message)['i']))
     expect(seen.size).toBe(1001)
@@ -191,6 +194,11 @@ describe('scheduler@1.0 schedule GET', () => {
     expect(third['node']).toMatchObject({
       message: { data: '2', target: pid, tags: [{ name: 'Action', value: 'Eval' }] },
       assignment: { tags: expect.arrayContaining([{ name: 'Nonce', value: '3' }]) as unknown },
+    })
+    const messageId = id({ target: pid, action: 'Eval', data: '2' })
+    expect((third['node'] as Message)['message']).toMatchObject({ id: messageId })
+    expect((third['node'] as Message)['assignment']).toMatchObject({
+      tags: expect.arrayContaining([{ name: 'Message', value: messageId }]) as unknown,
     })
   })
 
