@@ -49,9 +49,17 @@ export class WritePlan {
   readonly ops: StoreOp[] = []
   private readonly store: Store
   private readonly planned = new Set<string>()
+  private readonly inlineSmall: boolean
 
-  constructor(store: Store) {
+  /**
+   * `inlineSmall: true` keeps a small nested message (no large binaries, no private keys, at most
+   * INLINE_KEYS keys in its whole tree) inside its parent's record instead of a record of its own:
+   * reads of the parent are unchanged, but that nested message is not readable by its own ID. For
+   * per-slot results, whose small nested messages are new each slot and only read with their state.
+   */
+  constructor(store: Store, options: { readonly inlineSmall?: boolean } = {}) {
     this.store = store
+    this.inlineSmall = options.inlineSmall ?? false
   }
 
   /** Plans `message` and returns its unsigned ID. */
@@ -76,7 +84,9 @@ export class WritePlan {
     for (const name of Object.keys(message)) {
       if (isPrivateKey(name)) continue
       const value = message[name] as Value
-      if (isMessage(value)) {
+      if (isMessage(value) && this.inlineSmall && smallTree(value, INLINE_KEYS) >= 0) {
+        keys[name] = value
+      } else if (isMessage(value)) {
         // toTABM replaced the nested message by `<name>+link: <its ID>`.
         const childId = tabm[name + LINK_SUFFIX] as string
         keys[name] = new Link(this.tree(value, childId, children.get(childId) as TABM, children))
@@ -106,6 +116,21 @@ export class WritePlan {
   async commit(): Promise<void> {
     if (this.ops.length > 0) await this.store.batch(this.ops)
   }
+}
+
+/** Most keys (counted over the whole tree) of a nested message stored inline (`inlineSmall`). */
+export const INLINE_KEYS = 32
+
+/** `budget` minus the keys in `message`'s tree, or -1 when it is not small enough to inline. */
+function smallTree(message: Message, budget: number): number {
+  for (const name of Object.keys(message)) {
+    if (--budget < 0 || isPrivateKey(name)) return -1
+    const value = message[name] as Value
+    if (isMessage(value)) budget = smallTree(value, budget)
+    else if (value instanceof Uint8Array && value.byteLength >= INLINE_LIMIT) return -1
+    if (budget < 0) return -1
+  }
+  return budget
 }
 
 /** Writes a message (nested messages and large binaries content-addressed) and returns its ID. */

@@ -1,7 +1,8 @@
 import { id, Live, type Message, type Store } from '@aonode/core'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { backends } from './fixtures/backends.ts'
-import { latestResult, listSlots, readResult, writeResult } from './results.ts'
+import { messageKey } from './message-cache.ts'
+import { latestResult, listSlots, readResult, writeResult, writeResults } from './results.ts'
 
 const PID = 'p'.repeat(43)
 const OTHER = 'q'.repeat(43)
@@ -72,6 +73,26 @@ describe.each(backends)('process results on the $name store', (backend) => {
     expect(latestResult(store, PID, { withSnapshot: true })).toBeUndefined()
     await writeResult(store, { process: PID, slot: 7, result: result(7), snapshot: snapshot(7) })
     expect(latestResult(store, PID, { withSnapshot: true })?.snapshot).toEqual(snapshot(7))
+  })
+
+  it('keeps small nested messages inside the slot record and reads them back the same', async () => {
+    const big = new Uint8Array(10_000).fill(7)
+    const state = (slot: number): Message => ({
+      'at-slot': slot,
+      results: { output: { count: slot }, outbox: {} },
+      large: { blob: big },
+    })
+    const ids = await writeResults(
+      store,
+      [0, 1].map((slot) => ({ process: PID, slot, result: state(slot) })),
+    )
+    expect(ids).toEqual([id(state(0)), id(state(1))])
+    expect(readResult(store, PID, { slot: 1 })).toEqual(state(1))
+    expect(readResult(store, PID, { id: id(state(0)) })).toEqual(state(0))
+    // One record per state; the nested message holding a large binary keeps its own record.
+    expect(store.type(messageKey(id(state(1))))).toBe('value')
+    expect(store.type(messageKey(id(state(1)['results'] as Message)))).toBeUndefined()
+    expect(store.type(messageKey(id({ blob: big })))).toBe('value')
   })
 
   it('writes nothing when any part of a result is bad', async () => {

@@ -68,7 +68,8 @@ export async function writeResults(
     pid: checkId(write.process, 'process'),
     slot: checkSlot(write.slot),
   }))
-  const plan = new WritePlan(store)
+  // Small nested messages of a result (e.g. `results/output`) live in its record: fewer store writes.
+  const plan = new WritePlan(store, { inlineSmall: true })
   const stateIds = checked.map(({ pid, slot, result, snapshot }) => {
     const stateId = plan.message(result)
     plan.ops.push(
