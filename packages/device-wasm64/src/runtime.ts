@@ -143,18 +143,16 @@ function restore(
   })
 }
 
+const ZERO_PAGE = new Uint8Array(PAGE)
+
 /** Indices of the 64 KiB pages that hold any non-zero byte. */
 export function nonZeroPages(buffer: ArrayBuffer): Uint32Array {
-  const words = new Uint32Array(buffer)
-  const perPage = PAGE / 4
+  // Buffer#compare is a memcmp against a zero page: several times faster than a JS word loop.
+  const bytes = Buffer.from(buffer)
   const found: number[] = []
-  for (let page = 0, start = 0; start < words.length; page++, start += perPage) {
-    for (let i = start, end = start + perPage; i < end; i++) {
-      if (words[i] !== 0) {
-        found.push(page)
-        break
-      }
-    }
+  for (let page = 0, start = 0; start < bytes.length; page++, start += PAGE) {
+    const end = Math.min(start + PAGE, bytes.length)
+    if (bytes.compare(ZERO_PAGE, 0, end - start, start, end) !== 0) found.push(page)
   }
   return Uint32Array.from(found)
 }
@@ -197,12 +195,19 @@ function assemblyScript(module: WebAssembly.Module, clock: { now: number }): Liv
     current().write(value, ptr, 'utf16le')
     return ptr
   }
+  // A batch passes the same env bytes for every message: decoded once, not per message.
+  let envBytes: Uint8Array | undefined
+  let envText = ''
   return {
     memory,
     exports,
     call(msg, env) {
+      if (env !== envBytes) {
+        envText = text(env)
+        envBytes = env
+      }
       const msgPtr = exports.__pin(newString(text(msg)))
-      const envPtr = exports.__pin(newString(text(env)))
+      const envPtr = exports.__pin(newString(envText))
       try {
         const out = exports.handle(msgPtr, envPtr)
         const view = current()
