@@ -1,4 +1,5 @@
 import {
+  COMPUTE_BATCH_KEY,
   DeviceError,
   Live,
   PRIVATE_KEY,
@@ -13,7 +14,7 @@ import {
   type Value,
 } from '@aonode/core'
 import { DEVICE, findModules } from './modules.ts'
-import { LuaProcess, SANDBOXED } from './process.ts'
+import { LuaProcess, SANDBOXED, functionName } from './process.ts'
 import type { LuaLimits } from './vm.ts'
 import { textOf } from './text.ts'
 
@@ -48,12 +49,14 @@ function liveOf(base: Message): LuaProcess | undefined {
   return live instanceof Live && live.value instanceof LuaProcess ? live.value : undefined
 }
 
-function withLive(state: Message, base: Message, process: LuaProcess): Message {
+/** The base's private keys with the live process under `lua`. */
+function privWith(base: Message, process: LuaProcess): Message {
   const priv = getOwn(base, PRIVATE_KEY)
-  return {
-    ...state,
-    [PRIVATE_KEY]: { ...(isMessage(priv) ? priv : {}), [LIVE_KEY]: new Live(process) },
-  }
+  return { ...(isMessage(priv) ? priv : {}), [LIVE_KEY]: new Live(process) }
+}
+
+function withLive(state: Message, base: Message, process: LuaProcess): Message {
+  return { ...state, [PRIVATE_KEY]: privWith(base, process) }
 }
 
 function sandboxOf(base: Message): string[] {
@@ -73,16 +76,6 @@ function allowedOf(base: Message, fallback: readonly string[]): Set<string> {
         .split(',')
         .map((name) => name.trim())
   return new Set([...names, 'structured@1.0'].map((name) => name.toLowerCase()))
-}
-
-/** HyperBEAM: the function is `req.body.function` || `req.function` || `base.function` || the key. */
-function functionName(key: string, base: Message, req: Message): string {
-  const body = getKey(req, 'body')
-  const named =
-    (isMessage(body) ? getKey(body, 'function') : undefined) ??
-    getKey(req, 'function') ??
-    getKey(base, 'function')
-  return typeof named === 'string' && named !== '' ? named : key
 }
 
 function parametersOf(base: Message, req: Message): readonly Value[] | undefined {
@@ -139,6 +132,24 @@ export function createLuaDevice(options: LuaDeviceOptions = {}): Device {
         const fn = functionName('compute', base, req)
         const state = await live.exclusive(() => live.compute(fn, base, req, ctx))
         return withLive(state, base, live)
+      },
+
+      async [COMPUTE_BATCH_KEY](base, req, ctx) {
+        const live = requireLive(base, COMPUTE_BATCH_KEY)
+        const assignments = getOwn(req, 'assignments')
+        if (!Array.isArray(assignments) || !assignments.every(isMessage)) {
+          throw new DeviceError('BAD_REQUEST', 'lua: "assignments" must be a list of assignments', {
+            device: DEVICE,
+            key: COMPUTE_BATCH_KEY,
+          })
+        }
+        const outcomes = await live.exclusive(() => live.computeBatch(base, assignments, ctx))
+        const priv = privWith(base, live)
+        return {
+          outcomes: outcomes.map((outcome) =>
+            'state' in outcome ? { state: { ...outcome.state, [PRIVATE_KEY]: priv } } : outcome,
+          ),
+        }
       },
 
       snapshot(base) {

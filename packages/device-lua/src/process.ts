@@ -5,6 +5,7 @@
  */
 import {
   DeviceError,
+  getKey,
   isMessage,
   isPrivateKey,
   normalizeKey,
@@ -36,6 +37,19 @@ export const SANDBOXED = [
   'loadstring',
 ]
 
+/** One assignment's outcome in `compute-batch`: the state after it, or its error. */
+export type BatchOutcome = { state: Message } | { error: string; code?: string }
+
+/** HyperBEAM: the function is `req.body.function` || `req.function` || `base.function` || the key. */
+export function functionName(key: string, base: Message, req: Message): string {
+  const body = getKey(req, 'body')
+  const named =
+    (isMessage(body) ? getKey(body, 'function') : undefined) ??
+    getKey(req, 'function') ??
+    getKey(base, 'function')
+  return typeof named === 'string' && named !== '' ? named : key
+}
+
 export class LuaProcess {
   readonly vm: LuaVm
   /** Devices `ao.resolve` may reach (`device-sandbox`), lower-cased. */
@@ -44,6 +58,8 @@ export class LuaProcess {
   private last: Message | undefined
   /** Host values (tables, long strings) in the state table, pinned so their addresses stay theirs. */
   private readonly pinned = new Map<string, { address: number; value: Value }>()
+  /** The last call failed: the state table may hold its partial changes and is rebuilt. */
+  private failed = false
   private queue: Promise<unknown> = Promise.resolve()
 
   private constructor(vm: LuaVm, allowed: ReadonlySet<string>) {
@@ -98,29 +114,86 @@ export class LuaProcess {
    * state (the returned table's keys) or throws that slot's error.
    */
   async compute(fn: string, base: Message, req: Message, ctx: ResolveContext): Promise<Message> {
+    return this.computeOne(fn, base, req, this.bridge(ctx))
+  }
+
+  /**
+   * `compute-batch`: each assignment as `compute` would run it, on the state the previous one left
+   * as process@1.0 hands it over (its `results` removed, `at-slot` the previous assignment's slot; a
+   * failed assignment leaves the state as before it). One outcome per assignment, in order.
+   */
+  async computeBatch(
+    base: Message,
+    assignments: readonly Message[],
+    ctx: ResolveContext,
+  ): Promise<BatchOutcome[]> {
+    const onRequest = this.bridge(ctx)
+    const outcomes: BatchOutcome[] = []
+    const tracksSlot = Object.hasOwn(base, 'at-slot')
+    let state = base
+    let sliceStart = Date.now()
+    for (const req of assignments) {
+      try {
+        state = await this.computeOne(functionName('compute', state, req), state, req, onRequest)
+        outcomes.push({ state })
+      } catch (error) {
+        outcomes.push(
+          DeviceError.is(error)
+            ? { error: error.message, code: error.code }
+            : { error: error instanceof Error ? error.message : String(error) },
+        )
+      }
+      const next: Record<string, Value> = { ...state }
+      delete next['results']
+      if (tracksSlot) next['at-slot'] = req['slot'] ?? null
+      state = next
+      // A long batch still lets other processes run (as a long call does).
+      if (Date.now() - sliceStart >= this.vm.limits.sliceMs) {
+        await new Promise<void>((resolve) => setImmediate(resolve))
+        sliceStart = Date.now()
+      }
+    }
+    return outcomes
+  }
+
+  private async computeOne(
+    fn: string,
+    base: Message,
+    req: Message,
+    onRequest: HostRequest,
+  ): Promise<Message> {
     const vm = this.vm
     const lua = vm.lua
-    const count = await vm.call(
-      fn,
-      seedOf(req),
-      timeOf(req),
-      (T) => {
-        this.pushState(T, base)
-        vm.pushValue(T, req, 0)
-        lua._lua_createtable(T, 0, 0)
-        return 3
-      },
-      this.bridge(ctx),
-    )
-    const T = vm.thread
-    const index = this.outcome(T, count, fn)
-    if (index === 0 || lua._lua_type(T, index) !== T_TABLE) {
-      throw new DeviceError('UNPROCESSABLE', `lua: ${fn} must return the new state table`, {
-        status: 422,
-        device: DEVICE,
-        key: fn,
-      })
+    let index = 0
+    try {
+      const count = await vm.call(
+        fn,
+        seedOf(req),
+        timeOf(req),
+        (T) => {
+          this.pushState(T, base)
+          vm.pushValue(T, req, 0)
+          lua._lua_createtable(T, 0, 0)
+          return 3
+        },
+        onRequest,
+      )
+      index = this.outcome(vm.thread, count, fn)
+      if (index === 0 || lua._lua_type(vm.thread, index) !== T_TABLE) {
+        throw new DeviceError('UNPROCESSABLE', `lua: ${fn} must return the new state table`, {
+          status: 422,
+          device: DEVICE,
+          key: fn,
+        })
+      }
+    } catch (error) {
+      // The failed call may have changed the state table in place: the next one gets a fresh
+      // table built from its base, so a failed slot leaves the state as it was before it.
+      this.last = undefined
+      this.failed = true
+      throw error
     }
+    const T = vm.thread
     vm.setState(T, index)
     const state = this.readState(T, index)
     lua._lua_settop(T, 0)
@@ -174,12 +247,13 @@ export class LuaProcess {
   private pushState(T: Pointer, base: Message): void {
     const vm = this.vm
     const lua = vm.lua
-    if (!vm.pushState(T)) {
+    const last = this.last
+    if (this.failed || !vm.pushState(T)) {
       lua._lua_createtable(T, 0, 16)
       vm.setState(T, -1)
+      this.failed = false
     }
     const table = lua._lua_gettop(T)
-    const last = this.last
     for (const key of Object.keys(base)) {
       if (isPrivateKey(key)) continue
       const value = base[key] as Value

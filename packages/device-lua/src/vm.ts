@@ -3,7 +3,7 @@
  * calls run as a coroutine (so `ao.resolve` can await the host and a runaway loop can be suspended),
  * an instruction/wall-clock budget and a memory cap, and exact snapshots by copying the linear memory.
  */
-import { deflateRawSync, inflateRawSync } from 'node:zlib'
+import { brotliCompressSync, brotliDecompressSync, constants, inflateRawSync } from 'node:zlib'
 import {
   DeviceError,
   Float,
@@ -53,30 +53,41 @@ const MAX_DEPTH = 100
 const INT64_MAX = 2n ** 63n - 1n
 const INT64_MIN = -(2n ** 63n)
 const TWO_63 = 2 ** 63
-const SNAPSHOT_FORMAT = 'aonode-lua-heap-1'
+/** Heap pages compressed with brotli (quality 0: about 3× faster than deflate, as small). */
+const SNAPSHOT_FORMAT = 'aonode-lua-heap-2'
+/** The first format (pages deflated): still restored. */
+const SNAPSHOT_FORMAT_DEFLATE = 'aonode-lua-heap-1'
+const BROTLI_FAST = { params: { [constants.BROTLI_PARAM_QUALITY]: 0 } }
 
 /** Snapshots keep only the non-zero 4 KiB pages of the linear memory (most of it is never touched). */
 const PAGE = 4096
+/** Memory is scanned a WASM page (64 KiB) at a time: untouched ones are skipped with one compare. */
+const SCAN = 65536
+const ZEROS = Buffer.alloc(SCAN)
 
-function readPages(memory: Uint8Array): Message {
-  const words = new Uint32Array(memory.buffer, memory.byteOffset, memory.byteLength >> 2)
-  const wordsPerPage = PAGE >> 2
+/** The non-zero pages, compared natively (memcmp) against zeros rather than word by word in JS. */
+function readPages(memory: Buffer): Message {
   const pages: number[] = []
-  for (let page = 0; page * wordsPerPage < words.length; page++) {
-    const end = (page + 1) * wordsPerPage
-    for (let w = page * wordsPerPage; w < end; w++) {
-      if (words[w] !== 0) {
-        pages.push(page)
-        break
-      }
+  for (let start = 0; start < memory.length; start += SCAN) {
+    const end = Math.min(start + SCAN, memory.length)
+    if (memory.compare(ZEROS, 0, end - start, start, end) === 0) continue
+    for (let page = start; page < end; page += PAGE) {
+      if (memory.compare(ZEROS, 0, PAGE, page, page + PAGE) !== 0) pages.push(page / PAGE)
     }
   }
-  const data = new Uint8Array(pages.length * PAGE)
-  pages.forEach((page, i) => data.set(memory.subarray(page * PAGE, (page + 1) * PAGE), i * PAGE))
+  const data = Buffer.allocUnsafe(pages.length * PAGE)
+  // Runs of consecutive pages are copied at once.
+  for (let i = 0; i < pages.length;) {
+    let j = i + 1
+    while (j < pages.length && pages[j] === (pages[j - 1] as number) + 1) j++
+    const first = pages[i] as number
+    memory.copy(data, i * PAGE, first * PAGE, (first + j - i) * PAGE)
+    i = j
+  }
   return {
-    'memory-size': memory.byteLength,
+    'memory-size': memory.length,
     pages: new Uint8Array(Uint32Array.from(pages).buffer),
-    heap: deflateRawSync(data, { level: 1 }),
+    heap: brotliCompressSync(data, BROTLI_FAST),
   }
 }
 
@@ -209,7 +220,7 @@ export class LuaVm {
     const { heap: packed, pages: pageList, format } = snapshot
     const size = snapshot['memory-size']
     if (
-      format !== SNAPSHOT_FORMAT ||
+      (format !== SNAPSHOT_FORMAT && format !== SNAPSHOT_FORMAT_DEFLATE) ||
       !(packed instanceof Uint8Array) ||
       !(pageList instanceof Uint8Array) ||
       typeof size !== 'number'
@@ -229,7 +240,8 @@ export class LuaVm {
       }
       dirty.push([grown - PAGE, grown + PAGE], [grown + length - PAGE, grown + length + 2 * PAGE])
     }
-    writePages(lua.HEAPU8, inflateRawSync(packed), new Uint32Array(pageList.slice().buffer), dirty)
+    const data = format === SNAPSHOT_FORMAT ? brotliDecompressSync(packed) : inflateRawSync(packed)
+    writePages(lua.HEAPU8, data, new Uint32Array(pageList.slice().buffer), dirty)
     const int = (key: string): number => {
       const value = snapshot[key]
       if (typeof value !== 'number')
@@ -286,7 +298,7 @@ export class LuaVm {
     const s = this.s
     return {
       format: SNAPSHOT_FORMAT,
-      ...readPages(this.lua.HEAPU8),
+      ...readPages(this.heapBuffer()),
       l: s.L,
       thread: s.thread,
       host: s.host,
