@@ -1,5 +1,6 @@
-import { open, type RootDatabase } from 'lmdb'
-import type { Store, StoreOp } from '@aonode/core'
+import { resolve } from 'node:path'
+import { open, type Database, type RootDatabase } from 'lmdb'
+import { DeviceError, type Store, type StoreOp } from '@aonode/core'
 import { storeOn, type Backend } from './backend.ts'
 
 export interface LmdbStoreOptions {
@@ -12,19 +13,53 @@ export interface LmdbStoreOptions {
   readonly durable?: boolean
   /** Page size of a new environment in bytes (default 8,192: measured the least disk per 1 KB message). */
   readonly pageSize?: number
+  /**
+   * Values shorter than this many bytes stay inline under their key (default 64); longer ones go to
+   * the `blobs` database, appended under a sequence number, with a 9-byte pointer under the key.
+   */
+  readonly inlineBelow?: number
 }
 
-// First byte of every stored value: what kind of entry it is.
+// First byte of every entry in the main database: what kind of entry it is.
 const VALUE = 0
 const LINK = 1
+const BLOB = 2
+
+/** Bytes of a blob's sequence number: its key in `blobs` (big-endian, so key order is number order). */
+const SEQUENCE_BYTES = 8
+const POINTER_BYTES = 1 + SEQUENCE_BYTES
 
 /**
- * The default store: one LMDB environment, keys as UTF-8 bytes (never file-system paths), values
- * tagged as value or link. Writes go through lmdb's write thread, which commits everything queued
- * in an event turn as one transaction, so concurrent writers share one disk sync (group commit).
+ * Name of the blobs database. LMDB records a named database as a key of the main database, so the
+ * name is one no store key can be (a leading '/'), and key scans skip it.
+ */
+export const BLOBS_DB = '/blobs'
+
+const DEFAULT_INLINE_BELOW = 64
+const APPEND = { append: true } as const
+
+/**
+ * Directories with an open store in this process. Blob sequence numbers are handed out by the
+ * store object, so two stores writing one directory would hand out the same numbers.
+ */
+const openPaths = new Set<string>()
+
+/**
+ * The default store: one LMDB environment, keys as UTF-8 bytes (never file-system paths). Writes go
+ * through lmdb's write thread, which commits everything queued in an event turn as one transaction,
+ * so concurrent writers share one disk sync (group commit).
+ *
+ * Split layout: a random key (a content address) dirties a whole B-tree page per insert, so the main
+ * database keeps only small entries (links, tiny values, pointers) and every larger value is appended
+ * to `blobs` under an increasing sequence number, where consecutive inserts fill the same page.
  */
 export function createLmdbStore(options: LmdbStoreOptions): Store {
   const durable = options.durable ?? true
+  const inlineBelow = options.inlineBelow ?? DEFAULT_INLINE_BELOW
+  const where = resolve(options.path)
+  if (openPaths.has(where)) {
+    throw new DeviceError('CONFLICT', `a store is already open on ${where}: close it first`)
+  }
   const db: RootDatabase<Buffer, string> = open({
     path: options.path,
     encoding: 'binary',
@@ -35,17 +70,99 @@ export function createLmdbStore(options: LmdbStoreOptions): Store {
     overlappingSync: false,
     noSync: !durable,
   })
+  openPaths.add(where)
+  const blobs: Database<Buffer, Buffer> = db.openDB(BLOBS_DB, {
+    encoding: 'binary',
+    keyEncoding: 'binary',
+    compression: false,
+    cache: false,
+  })
 
-  const encode = (op: Exclude<StoreOp, { op: 'delete' }>): Buffer => {
-    if (op.op === 'link') return Buffer.from(`\u0001${op.target}`, 'utf8')
-    const tagged = Buffer.allocUnsafe(op.value.byteLength + 1)
-    tagged[0] = VALUE
-    tagged.set(op.value, 1)
-    return tagged
+  // lmdb's async put takes put options at run time (write.js); its typings list only the sync form.
+  const appendBlob = blobs.put.bind(blobs) as unknown as (
+    key: Buffer,
+    value: Buffer,
+    options: { readonly append: true },
+  ) => Promise<boolean>
+
+  // Next sequence number: one past the last blob (the last committed transaction after a crash).
+  let nextSequence = 0
+  for (const last of blobs.getKeys({ reverse: true, limit: 1, snapshot: false })) {
+    nextSequence = readSequence(last, 0) + 1
   }
 
-  const write = (op: StoreOp): Promise<boolean> =>
-    op.op === 'delete' ? db.remove(op.key) : db.put(op.key, encode(op))
+  /** lmdb copies a key into its write instructions at once, so one scratch buffer serves every call. */
+  const scratchKey = Buffer.alloc(SEQUENCE_BYTES)
+  const sequenceKey = (sequence: number): Buffer => {
+    writeSequence(scratchKey, 0, sequence)
+    return scratchKey
+  }
+
+  /**
+   * Blob (or none: `undefined`) of every key whose write is issued but not yet committed, newest
+   * write last: the committed state does not show it yet, and a later write to the key must free
+   * the blob this one will leave, not the one committed before it.
+   */
+  const pending = new Map<string, number | undefined>()
+
+  /** The blob `key` holds once every issued write has committed. */
+  const blobAt = (key: string): number | undefined => {
+    if (pending.has(key)) return pending.get(key)
+    const bytes = db.getBinaryFast(key)
+    return bytes?.[0] === BLOB ? readSequence(bytes, 1) : undefined
+  }
+
+  /** The value behind a main-database entry that is not a link; a view lmdb reuses, or undefined. */
+  const valueOf = (bytes: Buffer): Buffer | undefined => {
+    // Not `subarray(1)`: lmdb sets `length` on a larger shared buffer.
+    if (bytes[0] !== BLOB) return bytes.subarray(1, bytes.length)
+    return blobs.getBinaryFast(sequenceKey(readSequence(bytes, 1)))
+  }
+
+  /**
+   * Issues `ops` (already validated) as lmdb writes in this event turn, so they share one
+   * transaction, and returns the promise of the last one. Every value a put keeps is copied into one
+   * buffer for the whole batch: lmdb reads a value only when its write thread gets to it.
+   */
+  const issue = (ops: readonly StoreOp[], issued: [string, number | undefined][]) => {
+    let bytes = 0
+    for (const op of ops) {
+      if (op.op !== 'put') continue
+      const size = op.value.byteLength
+      bytes += size < inlineBelow ? 1 + size : POINTER_BYTES + size
+    }
+    const slab = Buffer.allocUnsafe(bytes)
+    let at = 0
+    let last: Promise<boolean> | undefined
+    for (const op of ops) {
+      const old = blobAt(op.key)
+      if (old !== undefined) void blobs.remove(sequenceKey(old))
+      let blob: number | undefined
+      if (op.op === 'delete') {
+        last = db.remove(op.key)
+      } else if (op.op === 'link') {
+        last = db.put(op.key, Buffer.from(`\u0001${op.target}`, 'utf8'))
+      } else if (op.value.byteLength < inlineBelow) {
+        const entry = slab.subarray(at, (at += 1 + op.value.byteLength))
+        entry[0] = VALUE
+        entry.set(op.value, 1)
+        last = db.put(op.key, entry)
+      } else {
+        blob = nextSequence++
+        const value = slab.subarray(at, (at += op.value.byteLength))
+        value.set(op.value)
+        // Sequence numbers only grow, so MDB_APPEND holds: pages fill up instead of splitting in half.
+        void appendBlob(sequenceKey(blob), value, APPEND)
+        const pointer = slab.subarray(at, (at += POINTER_BYTES))
+        pointer[0] = BLOB
+        writeSequence(pointer, 1, blob)
+        last = db.put(op.key, pointer)
+      }
+      pending.set(op.key, blob)
+      issued.push([op.key, blob])
+    }
+    return last
+  }
 
   const backend: Backend = {
     kind: 'lmdb',
@@ -55,33 +172,58 @@ export function createLmdbStore(options: LmdbStoreOptions): Store {
       return bytes[0] === LINK ? { target: bytes.toString('utf8', 1, bytes.length) } : 'value'
     },
     get(key) {
-      // getBinaryFast + one copy: lmdb's getBinary copies with Uint8Array#slice, several times slower.
       const bytes = db.getBinaryFast(key)
       if (bytes === undefined) return undefined
       if (bytes[0] === LINK)
         return { type: 'link', target: bytes.toString('utf8', 1, bytes.length) }
-      const value = Buffer.allocUnsafe(bytes.length - 1)
-      bytes.copy(value, 0, 1, bytes.length)
+      // getBinaryFast + one copy: lmdb's getBinary copies with Uint8Array#slice, several times slower.
+      const found = valueOf(bytes)
+      if (found === undefined) return undefined
+      const value = Buffer.allocUnsafe(found.length)
+      found.copy(value)
       return { type: 'value', value: new Uint8Array(value.buffer, value.byteOffset, value.length) }
     },
     keys(low, high, reverse) {
-      if (!reverse) return db.getKeys({ start: low, end: high, snapshot: false })
-      return reverseKeys(db, low, high)
+      const keys = reverse
+        ? reverseKeys(db, low, high)
+        : db.getKeys({ start: low, end: high, snapshot: false })
+      return low <= BLOBS_DB ? withoutBlobsName(keys) : keys
     },
     async commit(ops) {
       // lmdb commits every async write made in one event turn in one transaction (its documented
       // rule; we never call transactionSync, the one exception), so issuing the whole batch
       // synchronously here makes it atomic, and it shares its commit and sync with concurrent writers.
       // This is much faster than a transaction callback, which must round-trip to the main thread.
-      let last: Promise<boolean> | undefined
-      for (const op of ops) last = write(op)
-      await last
+      const issued: [string, number | undefined][] = []
+      try {
+        await issue(ops, issued)
+      } finally {
+        // Committed (or failed): the database answers for these keys again, unless a later write is pending.
+        for (const [key, blob] of issued) {
+          if (pending.get(key) === blob) pending.delete(key)
+        }
+      }
     },
     async close() {
       await db.close()
+      openPaths.delete(where)
     },
   }
   return storeOn(backend)
+}
+
+/** A sequence number as 8 big-endian bytes (two 32-bit halves: no BigInt per write). */
+function writeSequence(target: Buffer, at: number, sequence: number): void {
+  target.writeUInt32BE(Math.floor(sequence / 2 ** 32), at)
+  target.writeUInt32BE(sequence >>> 0, at + 4)
+}
+
+function readSequence(source: Buffer, at: number): number {
+  return source.readUInt32BE(at) * 2 ** 32 + source.readUInt32BE(at + 4)
+}
+
+function* withoutBlobsName(keys: Iterable<string>): Iterable<string> {
+  for (const key of keys) if (key !== BLOBS_DB) yield key
 }
 
 /** Keys in `[low, high)` descending: lmdb's reverse range includes its start and excludes its end. */

@@ -20,7 +20,7 @@ describe.each(backends)('$name store', (backend) => {
   })
 
   it('reads back what it wrote, and overwrites', async () => {
-    expect(store.kind).toBe(backend.name)
+    expect(store.kind).toBe(backend.kind)
     await store.write('a/b', bytes('one'))
     expect(text(store.read('a/b'))).toBe('one')
     expect(store.type('a/b')).toBe('value')
