@@ -25,9 +25,10 @@ export class WorkerPool {
     this.options = options
   }
 
-  /** The live worker of a process, if there is one (does not count as a use). */
+  /** The live worker of a process, if there is a sound one (does not count as a use). */
   peek(pid: string): ProcessWorker | undefined {
-    return this.workers.get(pid)
+    const worker = this.workers.get(pid)
+    return worker?.failure === undefined ? worker : undefined
   }
 
   /** The worker of a process, created on first use; marks it most recently used. */
@@ -36,6 +37,11 @@ export class WorkerPool {
     const eviction = this.evicting.get(process.pid)
     if (eviction !== undefined) await eviction
     let worker = this.workers.get(process.pid)
+    if (worker?.failure !== undefined) {
+      // Its results did not all reach the cache: a new worker resumes from what is durable.
+      this.workers.delete(process.pid)
+      worker = undefined
+    }
     if (worker === undefined) {
       worker = new ProcessWorker(process, this.options)
       this.startTimer()

@@ -15,6 +15,7 @@ import {
   type ResolveContext,
   type Resolver,
   type Store,
+  type Value,
 } from '@aonode/core'
 import { createDevices as createCacheDevices, createLmdbStore } from '@aonode/device-cache'
 import { createDevices as createSchedulerDevices } from '@aonode/device-scheduler'
@@ -48,11 +49,30 @@ interface TestNode {
   close(): Promise<void>
 }
 
+/** Stands between process@1.0 and cache@1.0 `write-results` (delay it, fail it). */
+type ResultWriteHook = (write: () => Promise<Value>) => Promise<Value>
+
+/** cache@1.0 whose `write-results` goes through `hook`. */
+function hookedCache(hook: ResultWriteHook): Device[] {
+  return createCacheDevices().map((cache) => {
+    const writeResults = cache.keys['write-results']
+    if (writeResults === undefined) return cache
+    return defineDevice({
+      ...cache,
+      keys: {
+        ...cache.keys,
+        'write-results': (base, req, ctx) => hook(async () => writeResults(base, req, ctx)),
+      },
+    })
+  })
+}
+
 async function startNode(
   dir: string,
   options: ProcessOptions = {},
   metrics?: MetricsHook,
   batch = false,
+  resultWrites?: ResultWriteHook,
 ): Promise<TestNode> {
   const store = createLmdbStore({ path: dir })
   const exec = createTestExecDevice()
@@ -92,7 +112,7 @@ async function startNode(
   })
   const resolver = createResolver({
     registry: createRegistry([
-      ...createCacheDevices(),
+      ...(resultWrites === undefined ? createCacheDevices() : hookedCache(resultWrites)),
       ...createSchedulerDevices(),
       ...createDevices(),
       counting,
@@ -428,6 +448,75 @@ describe('process@1.0', () => {
   it('refuses invalid options when the package loads or the node starts', async () => {
     expect(() => createDevices({ snapshotEvery: -1 })).toThrow(/snapshotEvery/)
     await expect(startNode(tempDir(), { maxWorkers: 1.5 })).rejects.toThrow(/maxWorkers/)
+  })
+
+  it('answers now only once the results it returns are durable', async () => {
+    let release: () => void = () => undefined
+    const gate = new Promise<void>((resolve) => (release = resolve))
+    let held = 0
+    const node = await startNode(
+      tempDir(),
+      { snapshotEvery: 0 },
+      undefined,
+      false,
+      async (write) => {
+        held += 1
+        await gate
+        return write()
+      },
+    )
+    const pid = await spawn(node)
+    for (let i = 0; i < 5; i++) await schedule(node, pid, { action: 'Increment', i })
+    let answered = false
+    const now = node.path(`/${pid}~process@1.0/now`).then((state) => {
+      answered = true
+      return state
+    })
+    const cached = (slot: number) =>
+      node.resolver.resolve({ device: 'cache@1.0' }, { path: 'read-result', process: pid, slot })
+    while (held === 0) await new Promise((resolve) => setImmediate(resolve))
+    // The computation is done, its result write is held back: no answer, also to a second reader.
+    const again = node.path(`/${pid}~process@1.0/compute&slot=5/count`)
+    for (let turn = 0; turn < 20; turn++) await new Promise((resolve) => setImmediate(resolve))
+    expect(answered).toBe(false)
+    await expect(cached(5)).rejects.toSatisfy((error) => statusOf(error) === 404)
+    release()
+    expect((await now)['count']).toBe(5)
+    expect(await again).toBe(5)
+    expect(await cached(5)).toMatchObject({ count: 5 })
+  })
+
+  it('surfaces a failed result write and resumes from what is durable', async () => {
+    let failing = false
+    const node = await startNode(tempDir(), { snapshotEvery: 0 }, undefined, false, (write) =>
+      failing ? Promise.reject(new Error('disk full')) : write(),
+    )
+    const pid = await spawn(node)
+    for (let i = 0; i < 3; i++) await schedule(node, pid, { action: 'Increment', i })
+    expect(await node.path(`/${pid}~process@1.0/now/count`)).toBe(3)
+    for (let i = 0; i < 4; i++) await schedule(node, pid, { action: 'Increment', i })
+    failing = true
+    await expect(node.path(`/${pid}~process@1.0/now`)).rejects.toSatisfy(
+      (error) =>
+        statusOf(error) === 503 &&
+        /storing the results of slots 4\.\.7 failed: .*disk full/.test(String(error)),
+    )
+    // Nothing of the failed run is served from memory as if it were stored.
+    await expect(node.path(`/${pid}~process@1.0/compute&slot=7`)).rejects.toSatisfy(
+      (error) => statusOf(error) === 503,
+    )
+    failing = false
+    const before = node.computed()
+    const now = await node.path(`/${pid}~process@1.0/now`)
+    expect(now).toMatchObject({ count: 7, 'at-slot': 7 })
+    // A new worker recomputed from the durable start (no snapshot: from init), and stored slot 7.
+    expect(node.computed() - before).toBe(8)
+    expect(
+      await node.resolver.resolve(
+        { device: 'cache@1.0' },
+        { path: 'read-result', process: pid, slot: 7 },
+      ),
+    ).toMatchObject({ count: 7 })
   })
 
   it('serves snapshot and process-id keys', async () => {

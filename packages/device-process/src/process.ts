@@ -130,7 +130,7 @@ export function createProcessDevice(options: ProcessOptions = {}): Device {
     const pool = poolOf(ctx)
     const live = pool.peek(process.pid)
     if (live?.ahead(slot) !== true) {
-      const held = live?.held(slot) ?? (await cachedResult(process, slot, ctx))
+      const held = (await live?.durableState(slot, ctx)) ?? (await cachedResult(process, slot, ctx))
       if (held !== undefined) return held
     }
     const worker = await pool.acquire(process, ctx)

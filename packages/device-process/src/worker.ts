@@ -39,9 +39,19 @@ const errorText = (error: unknown): string =>
 /** A resolver miss (the cache or scheduler answering 404) rather than a failure. */
 const isNotFound = (error: unknown): boolean => DeviceError.is(error) && error.status === 404
 
+/** Lets the event turn end: lmdb commits the writes an event turn issued as one transaction. */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+
+/** One `write-results` call in flight: slots `from..to` (ascending), settled when it is durable. */
+interface ResultWrite {
+  readonly from: number
+  readonly done: Promise<void>
+}
+
 /**
  * One process's live state in memory: computes slots strictly in order, keeps the execution device's
- * live handles between calls, and caches each slot's result (writes grouped, not awaited one by one).
+ * live handles between calls, and caches each slot's result: one `write-results` per run of slots,
+ * committed while the next run computes. A state is answered only once its result is durable.
  * Concurrent callers share one run: a caller waits for the run in progress, then continues it.
  */
 export class ProcessWorker {
@@ -59,7 +69,14 @@ export class ProcessWorker {
   private queueAt = 0
   /** Results whose cache write is still in flight, so readers never miss a computed slot. */
   private readonly unwritten = new Map<number, Message>()
-  private readonly pending = new Set<Promise<void>>()
+  private readonly writes = new Set<ResultWrite>()
+  /**
+   * Set when a result write failed: the cache lacks slots this worker computed, so the worker
+   * refuses to go on (the pool replaces it; the new one resumes from what is durable).
+   */
+  failure: DeviceError | undefined
+  /** The first slot of the failed write. */
+  private failedFrom = Infinity
   /** Computed slots (`{slot, result, snapshot?}`) not yet handed to cache@1.0 `write-results`. */
   private toWrite: Message[] = []
   /** False once the execution device answered that it has no `compute-batch` key. */
@@ -94,12 +111,14 @@ export class ProcessWorker {
   }
 
   /**
-   * Computes up to `slot` and answers the state after it, or undefined when a concurrent run went
-   * past it and its result already left memory (it is in the result cache then).
+   * Computes up to `slot` and answers the state after it once its result is durable, or undefined
+   * when a concurrent run went past it and its result already left memory (it is in the result
+   * cache then). Throws the write failure if the result (or an earlier one) could not be stored.
    */
   async stateAt(slot: number, ctx: ResolveContext): Promise<Message | undefined> {
     this.lastUsed = Date.now()
     while (this.state === undefined || this.atSlot < slot) {
+      if (this.failure !== undefined) throw this.failure
       this.running ??= this.run(slot, ctx).finally(() => {
         this.running = undefined
       })
@@ -110,7 +129,31 @@ export class ProcessWorker {
         if (this.state === undefined || this.atSlot < slot) throw error
       }
     }
-    return this.held(slot)
+    return this.durableState(slot, ctx)
+  }
+
+  /** `held(slot)`, answered once that slot's result is durable. */
+  async durableState(slot: number, ctx: ResolveContext): Promise<Message | undefined> {
+    const state = this.held(slot)
+    if (state !== undefined) await this.settled(slot, ctx)
+    return state
+  }
+
+  /**
+   * Waits until the results of every slot up to `slot` this worker computed are durable; throws
+   * if one of those writes failed.
+   */
+  private async settled(slot: number, ctx: ResolveContext): Promise<void> {
+    // A reader may arrive mid-run, before the run hands its results to the cache.
+    const unsent = this.toWrite[0]?.['slot']
+    if (typeof unsent === 'number' && unsent <= slot) await this.sendWrites(ctx)
+    for (;;) {
+      const waiting: Promise<void>[] = []
+      for (const write of this.writes) if (write.from <= slot) waiting.push(write.done)
+      if (waiting.length === 0) break
+      await Promise.all(waiting)
+    }
+    if (this.failure !== undefined && this.failedFrom <= slot) throw this.failure
   }
 
   private async run(target: number, ctx: ResolveContext): Promise<void> {
@@ -124,6 +167,9 @@ export class ProcessWorker {
         // One store commit for the run's results, even when a slot's recording threw.
         await this.sendWrites(ctx)
       }
+      if (this.failure !== undefined) throw this.failure
+      // Pipelining: the store commits this run on its own thread while the next one computes.
+      if (this.atSlot < target) await nextTurn()
     }
   }
 
@@ -323,36 +369,49 @@ export class ProcessWorker {
     return snapshot
   }
 
-  /** Writes the queued results in one cache call (one commit), waiting only when too many are in flight. */
+  /**
+   * Hands the queued results to the cache in one call (one commit), waiting only when too many are
+   * in flight. A failed write is logged and recorded as the worker's `failure`.
+   */
   private async sendWrites(ctx: ResolveContext): Promise<void> {
     const results = this.toWrite
     if (results.length === 0) return
     this.toWrite = []
     const slots = results.map((entry) => entry['slot'] as number)
-    const write = ctx
+    const from = Math.min(...slots)
+    const to = Math.max(...slots)
+    const done = ctx
       .resolve(cache, { path: 'write-results', process: this.pid, results })
       .then(
         () => undefined,
         (error: unknown) => {
+          const reason = errorText(error)
           ctx.log.error('process result write failed', {
             process: this.pid,
-            from: slots[0],
-            to: slots[slots.length - 1],
-            error: errorText(error),
+            from,
+            to,
+            error: reason,
           })
+          this.failedFrom = Math.min(this.failedFrom, from)
+          this.failure ??= new DeviceError(
+            'UNAVAILABLE',
+            `process ${this.pid}: storing the results of slots ${from}..${to} failed: ${reason}`,
+            { device: PROCESS_DEVICE, cause: error },
+          )
         },
       )
       .finally(() => {
         for (const slot of slots) this.unwritten.delete(slot)
-        this.pending.delete(write)
+        this.writes.delete(write)
       })
-    this.pending.add(write)
+    const write: ResultWrite = { from, done }
+    this.writes.add(write)
     if (this.unwritten.size >= this.options.maxPendingWrites) await this.flush()
   }
 
-  /** Waits for every result write in flight. */
+  /** Waits for every result write in flight (failures stay in `failure`). */
   async flush(): Promise<void> {
-    while (this.pending.size > 0) await Promise.all(this.pending)
+    while (this.writes.size > 0) await Promise.all([...this.writes].map((write) => write.done))
   }
 
   /**
