@@ -10,7 +10,7 @@ import { figure, measure, perSecond, report, type Figure } from '@aonode/benchki
 import { tempDir } from './fixtures/backends.ts'
 import { createLmdbStore } from './lmdb-store.ts'
 import { setDecodedCacheSize } from './decoded-cache.ts'
-import { readMessage, writeMessage } from './message-cache.ts'
+import { readMessage, writeMessage, writeMessages } from './message-cache.ts'
 import { writeResult } from './results.ts'
 
 const COUNT = Number(process.env['BENCH_COUNT'] ?? 20_000)
@@ -18,6 +18,9 @@ const COUNT = Number(process.env['BENCH_COUNT'] ?? 20_000)
 const STORED = Number(process.env['BENCH_STORED'] ?? 100_000)
 /** Writes in flight at once: what many concurrent requests look like to the store. */
 const IN_FLIGHT = 1000
+/** Messages per `writeMessages` call, and such batches in flight at once (concurrent requests). */
+const BATCH = 1000
+const BATCHES_IN_FLIGHT = 4
 
 /** A 1 KB message shaped like an AO message: a few tags and a text body. */
 function message(i: number): Message {
@@ -31,8 +34,12 @@ function message(i: number): Message {
   }
 }
 
-/** Writes items with IN_FLIGHT concurrent writers, each starting its next write when one lands. */
-async function writeAll<T>(items: readonly T[], write: (item: T, i: number) => Promise<unknown>) {
+/** Writes items with `inFlight` concurrent writers, each starting its next write when one lands. */
+async function writeAll<T>(
+  items: readonly T[],
+  write: (item: T, i: number) => Promise<unknown>,
+  inFlight = IN_FLIGHT,
+) {
   let next = 0
   const writer = async (): Promise<void> => {
     while (next < items.length) {
@@ -40,7 +47,7 @@ async function writeAll<T>(items: readonly T[], write: (item: T, i: number) => P
       await write(items[i] as T, i)
     }
   }
-  await Promise.all(Array.from({ length: IN_FLIGHT }, writer))
+  await Promise.all(Array.from({ length: inFlight }, writer))
 }
 
 const dirs: string[] = []
@@ -52,6 +59,25 @@ function freshStore() {
 
 const figures: Figure[] = []
 const encodedSize = encodeMessage(message(0)).byteLength
+
+figures.push(
+  await measure(
+    `lmdb durable message writes (1 KB, batches of ${BATCH.toLocaleString('en')}, ${BATCHES_IN_FLIGHT} in flight)`,
+    'msgs/s',
+    async () => {
+      const batches = Array.from({ length: COUNT / BATCH }, (_, b) =>
+        Array.from({ length: BATCH }, (_, i) => message(b * BATCH + i)),
+      )
+      const { store } = freshStore()
+      const started = performance.now()
+      await writeAll(batches, (batch) => writeMessages(store, batch), BATCHES_IN_FLIGHT)
+      const ms = performance.now() - started
+      await store.close()
+      return perSecond(COUNT, ms)
+    },
+    { runs: 3, warmup: 1, goal: { op: '>=', value: 50_000, issue: 3 } },
+  ),
+)
 
 figures.push(
   await measure(

@@ -16,6 +16,7 @@ export {
   readMessageAt,
   writeData,
   writeMessage,
+  writeMessages,
   WritePlan,
   type ReadOptions,
 } from './message-cache.ts'

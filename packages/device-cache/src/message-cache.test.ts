@@ -10,6 +10,7 @@ import {
   readMessage,
   writeData,
   writeMessage,
+  writeMessages,
 } from './message-cache.ts'
 
 const OTHER_ID = 'A'.repeat(43)
@@ -112,6 +113,34 @@ describe.each(backends)('message cache on the $name store', (backend) => {
     const before = store.list('messages')
     expect(await writeMessage(store, { name: 'two', module: shared })).toBe(second)
     expect(store.list('messages')).toEqual(before)
+  })
+
+  it('writes a batch of messages in one commit and returns their IDs in order', async () => {
+    const shared = { kind: 'shared', n: 1 }
+    const messages: Message[] = [
+      { name: 'a', shared },
+      { name: 'b', shared },
+      { name: 'a', shared },
+      typed(),
+    ]
+    const ids = await writeMessages(store, messages)
+    expect(ids).toEqual(messages.map((message) => id(message)))
+    for (const [i, messageId] of ids.entries()) {
+      expect(readMessage(store, messageId)).toEqual(messages[i])
+    }
+    // a, b, the typed one, the shared nested message and the typed one's nested messages, each once.
+    expect(new Set(store.list('messages')).size).toBe(store.list('messages').length)
+    expect(store.list('messages')).toContain(id(shared))
+    expect(await writeMessages(store, [])).toEqual([])
+  })
+
+  it('writes nothing of a batch that holds a bad message', async () => {
+    const live = writeMessages(store, [{ a: 1 }, { b: 2 }, { c: new Live({}) }])
+    await expect(live).rejects.toMatchObject({ status: 400 })
+    const notMessage = writeMessages(store, [{ a: 1 }, 'text' as unknown as Message])
+    await expect(notMessage).rejects.toMatchObject({ status: 400 })
+    await expect(notMessage).rejects.toThrow(/entry 1/)
+    expect(store.list('messages')).toEqual([])
   })
 
   it('keeps small binaries inline and large ones under data/', async () => {

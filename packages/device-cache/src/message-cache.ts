@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import {
+  badRequest,
   DeviceError,
   decodeValue,
   encodeValue,
@@ -139,6 +140,21 @@ export async function writeMessage(store: Store, message: Message): Promise<stri
   const messageId = plan.message(message)
   await plan.commit()
   return messageId
+}
+
+/**
+ * Writes several messages in one commit (all or nothing; nested messages and binaries they share
+ * are stored once) and returns their IDs in order. 400 when an entry is not a message.
+ */
+export async function writeMessages(store: Store, messages: readonly Message[]): Promise<string[]> {
+  if (!Array.isArray(messages)) throw badRequest('writeMessages takes a list of messages')
+  const plan = new WritePlan(store)
+  const ids = messages.map((message, index) => {
+    if (!isMessage(message)) throw badRequest(`entry ${index} to write is not a message`)
+    return plan.message(message)
+  })
+  await plan.commit()
+  return ids
 }
 
 /** Stores a binary once under `data/<sha256>` and returns the hash. */
