@@ -1,8 +1,9 @@
 // ao-loader's wasm64 glue does not run on Node 24: the bench runs this file under the host's Node 20
-// with --experimental-wasm-memory64 (UNSAFE_MEMORY, its fastest mode). It prints `ready <version>`,
-// then for every line `<count>` on stdin evaluates that many `Eval` messages and prints messages/s,
-// so the bench can interleave its runs with the device's.
-// Usage: node --experimental-wasm-memory64 this.cjs <aos wasm64 image>
+// with --experimental-wasm-memory64 (UNSAFE_MEMORY, its fastest mode). It boots the process, adds
+// the table handler the bench's device process also has, and prints `ready <version>`; then for
+// every line `<eval|add> <count>` on stdin it evaluates that many messages of that kind and prints
+// messages/s, so the bench can interleave its runs with the device's.
+// Usage: node --experimental-wasm-memory64 this.cjs <aos wasm64 image> <table handler Lua>
 const AoLoader = require('@permaweb/ao-loader')
 const { readFileSync } = require('node:fs')
 const { createInterface } = require('node:readline')
@@ -30,7 +31,19 @@ const message = (id, tags, data) => ({
   'Read-Only': false,
   Module: MODULE_ID,
 })
-const evalTags = [{ name: 'Action', value: 'Eval' }]
+const ID = 'A'.repeat(43)
+const kinds = {
+  eval: () => message(ID, [{ name: 'Action', value: 'Eval' }], 'return 1 + 1'),
+  add: (i) =>
+    message(
+      ID,
+      [
+        { name: 'Action', value: 'Add' },
+        { name: 'Key', value: `k${i % 100}` },
+      ],
+      '',
+    ),
+}
 
 ;(async () => {
   const handle = await AoLoader(readFileSync(process.argv[2]), {
@@ -39,13 +52,14 @@ const evalTags = [{ name: 'Action', value: 'Eval' }]
   })
   let memory = (await handle(null, message(PID, [{ name: 'Type', value: 'Process' }], ''), env))
     .Memory
+  const handler = message(ID, [{ name: 'Action', value: 'Eval' }], process.argv[3])
+  memory = (await handle(memory, handler, env)).Memory
   process.stdout.write(`ready ${process.version}\n`)
   for await (const line of createInterface({ input: process.stdin })) {
-    const count = Number(line)
+    const [kind, count] = line.split(' ')
+    const next = kinds[kind]
     const started = performance.now()
-    for (let i = 0; i < count; i++) {
-      memory = (await handle(memory, message('A'.repeat(43), evalTags, 'return 1 + 1'), env)).Memory
-    }
-    process.stdout.write(`${(count * 1000) / (performance.now() - started)}\n`)
+    for (let i = 0; i < Number(count); i++) memory = (await handle(memory, next(i), env)).Memory
+    process.stdout.write(`${(Number(count) * 1000) / (performance.now() - started)}\n`)
   }
 })()

@@ -1,19 +1,36 @@
+/* eslint-disable no-restricted-imports -- the bench caches results with device-cache's LMDB store */
 /**
  * `pnpm bench`: messages/s of wasm64@1.0 for the AssemblyScript counter (in-process: the device's
- * compute key called directly, worker hop included) and for aos (Eval of a small expression, and a
- * handler updating a table), side by side in the same run with @permaweb/ao-loader evaluating the
- * same aos module on the same messages (its default mode and UNSAFE_MEMORY). ao-loader's wasm64 glue
- * does not run on Node 24, so the side-by-side uses the wasm32 aos build (aos 2.0.4, emscripten4);
- * the wasm64 build is measured for this device alone. Every device result is also encoded with the
- * node's binary codec (what the result cache stores), so the device figures include that cost.
+ * keys called directly, worker hop included) and for aos (Eval of a small expression, and a handler
+ * updating a table), side by side in the same run with @permaweb/ao-loader evaluating the same aos
+ * module on the same messages (its default mode and UNSAFE_MEMORY, the fastest).
+ *
+ * Assignments are what scheduler@1.0 hands process@1.0 (they name the body's ID in `message`). aos
+ * runs are computed as process@1.0 computes a backlog (`compute-batch`, runs of 100 between two
+ * snapshots) and, secondarily, one `compute` per message; every aos result is written durably to a
+ * real LMDB store (device-cache's `writeResults`, fsynced commits) as process@1.0 records it: one
+ * commit per run of slots, at most 1,000 slots in flight, and a timed run ends only when all of its
+ * results are on disk. ao-loader keeps no results at all.
+ *
+ * ao-loader's wasm64 glue does not run on Node 24: for the memory64 aos build it runs under the host's
+ * Node 20 in a child process (bench-ao-loader-wasm64.cjs), interleaved run by run with the device.
  */
 import { spawn as spawnChild } from 'node:child_process'
-import { readFileSync } from 'node:fs'
-import { createInterface } from 'node:readline'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
+import { createInterface } from 'node:readline'
 import { figure, measure, perSecond, report, type Figure } from '@aonode/benchkit'
-import { encodeMessage, type Device, type Message, type ResolveContext } from '@aonode/core'
+import {
+  encodeMessage,
+  id,
+  type Device,
+  type Message,
+  type ResolveContext,
+  type Store,
+} from '@aonode/core'
+import { createLmdbStore, writeResults, type ResultWrite } from '@aonode/device-cache'
 import { createWasm64Device } from './device.ts'
 import { createRuntime } from './runtime.ts'
 import { prepareImage } from './wasm-binary.ts'
@@ -28,6 +45,10 @@ const MODULE_ID = 'M'.repeat(43)
 const T0 = 1_700_000_000_000
 /** The host's Node 20 (for ao-loader's wasm64 glue); override with AONODE_BENCH_NODE20. */
 const HOST_NODE = process.env['AONODE_BENCH_NODE20'] ?? '/usr/bin/node'
+/** process@1.0's default: result slots in flight before it waits for the store. */
+const MAX_PENDING_WRITES = 1000
+/** process@1.0's default snapshotEvery: a backlog is computed in runs of this many slots. */
+const RUN = 100
 
 const env = {
   Process: { Id: 'P'.repeat(43), Owner: OWNER, Tags: [{ name: 'Type', value: 'Process' }] },
@@ -42,67 +63,141 @@ const ctx = {
 const key = (name: string): NonNullable<Device['keys'][string]> =>
   device.keys[name] as NonNullable<Device['keys'][string]>
 
+const dataDir = mkdtempSync(join(tmpdir(), 'aonode-wasm64-bench-'))
+const store: Store = createLmdbStore({ path: dataDir })
+
+/** Result writes as process@1.0 sends them: one commit per run, waiting when too many are in flight. */
+class ResultCache {
+  private readonly inFlight = new Set<Promise<unknown>>()
+  private pendingSlots = 0
+  private queue: ResultWrite[] = []
+  private readonly pid: string
+
+  constructor(pid: string) {
+    this.pid = pid
+  }
+
+  /** What process@1.0 stores per slot: the state's public keys that differ from the definition. */
+  add(slot: number, results: Message): void {
+    this.queue.push({ process: this.pid, slot, result: { 'at-slot': slot, results } })
+  }
+
+  /** Hands the queued slots to the store as one commit (the end of a computed run). */
+  async send(): Promise<void> {
+    const writes = this.queue
+    if (writes.length === 0) return
+    this.queue = []
+    this.pendingSlots += writes.length
+    const write = writeResults(store, writes).finally(() => {
+      this.inFlight.delete(write)
+      this.pendingSlots -= writes.length
+    })
+    this.inFlight.add(write)
+    if (this.pendingSlots >= MAX_PENDING_WRITES) await this.durable()
+  }
+
+  /** Waits until every result handed over is on disk. */
+  async durable(): Promise<void> {
+    await this.send()
+    while (this.inFlight.size > 0) await Promise.all(this.inFlight)
+  }
+}
+
 interface Process {
   state: Message
   slot: number
+  readonly cache: ResultCache
 }
 
 async function spawn(image: Uint8Array): Promise<Process> {
   const def: Message = { type: 'Process', 'execution-device': 'wasm64@1.0', image, owner: OWNER }
   const state = (await key('init')({ ...def, process: def }, { path: 'init' }, ctx)) as Message
-  const process = { state, slot: 0 }
-  await compute(process, def)
+  const process = { state, slot: 0, cache: new ResultCache(id(def)) }
+  await computeEach(process, [assignment(process, def)])
   return process
 }
 
-const cached: Uint8Array[] = []
-
-async function compute(process: Process, body: Message): Promise<Message> {
+/** The body's ID, as the scheduler names it in each assignment (computed when it was scheduled). */
+const bodyIds = new WeakMap<Message, string>()
+function assignment(process: Process, body: Message): Message {
+  let message = bodyIds.get(body)
+  if (message === undefined) bodyIds.set(body, (message = id(body)))
   const slot = process.slot++
-  const req = { path: 'compute', slot, timestamp: T0 + slot, 'block-height': 1, body }
-  process.state = (await key('compute')(process.state, req, ctx)) as Message
-  const results = process.state['results'] as Message
-  // What the result cache stores per slot (kept only briefly, to bound memory).
-  cached.push(encodeMessage(results))
-  if (cached.length > 1000) cached.length = 0
-  return results
+  return { slot, timestamp: T0 + slot, 'block-height': 1, message, body }
 }
 
-/** Messages through `compute-batch`, `batch` at a time (as process@1.0 computes a backlog). */
-async function deviceBatchRate(
+function assignments(process: Process, count: number, body: (i: number) => Message): Message[] {
+  return Array.from({ length: count }, (_, i) => assignment(process, body(i)))
+}
+
+/** Results kept as encoded bytes only (the AS figures without a store): bounded memory. */
+let encoded: Uint8Array[] = []
+function encodeOnly(results: Message): void {
+  encoded.push(encodeMessage(results))
+  if (encoded.length > 1000) encoded = []
+}
+
+/**
+ * One `compute` per assignment. Results are written as process@1.0 writes them when it computes a
+ * backlog slot by slot: one commit per run of RUN slots.
+ */
+async function computeEach(
   process: Process,
-  count: number,
-  body: (i: number) => Message,
-  batch = 1000,
-): Promise<number> {
-  const started = performance.now()
-  for (let done = 0; done < count; done += batch) {
-    const assignments: Message[] = []
-    for (let i = done; i < Math.min(count, done + batch); i++) {
-      const slot = process.slot++
-      assignments.push({ slot, timestamp: T0 + slot, 'block-height': 1, body: body(i) })
-    }
-    const out = (await key('compute-batch')(
+  list: readonly Message[],
+  store = true,
+): Promise<void> {
+  for (const [i, req] of list.entries()) {
+    process.state = (await key('compute')(
       process.state,
-      { path: 'compute-batch', assignments },
+      { ...req, path: 'compute' },
       ctx,
     )) as Message
-    for (const outcome of out['outcomes'] as Message[]) {
-      process.state = outcome['state'] as Message
-      cached.push(encodeMessage(process.state['results'] as Message))
-      if (cached.length > 1000) cached.length = 0
+    const results = process.state['results'] as Message
+    if (!store) encodeOnly(results)
+    else {
+      process.cache.add(req['slot'] as number, results)
+      if ((i + 1) % RUN === 0) await process.cache.send()
     }
   }
-  return perSecond(count, performance.now() - started)
+  if (store) await process.cache.durable()
 }
 
-async function deviceRate(
+/** `compute-batch` runs of `run` assignments (as process@1.0 computes a backlog). */
+async function computeRuns(
+  process: Process,
+  list: readonly Message[],
+  run: number,
+  store = true,
+): Promise<void> {
+  for (let from = 0; from < list.length; from += run) {
+    const part = list.slice(from, from + run)
+    const out = (await key('compute-batch')(
+      process.state,
+      { path: 'compute-batch', assignments: part },
+      ctx,
+    )) as Message
+    ;(out['outcomes'] as Message[]).forEach((outcome, i) => {
+      process.state = outcome['state'] as Message
+      const results = process.state['results'] as Message
+      if (store) process.cache.add(part[i]?.['slot'] as number, results)
+      else encodeOnly(results)
+    })
+    // process@1.0 sends one write-results commit per computed run.
+    if (store) await process.cache.send()
+  }
+  if (store) await process.cache.durable()
+}
+
+/** msg/s of `work` over `count` messages whose assignments are made before the clock starts. */
+async function rate(
   process: Process,
   count: number,
   body: (i: number) => Message,
+  work: (list: Message[]) => Promise<void>,
 ): Promise<number> {
+  const list = assignments(process, count, body)
   const started = performance.now()
-  for (let i = 0; i < count; i++) await compute(process, body(i))
+  await work(list)
   return perSecond(count, performance.now() - started)
 }
 
@@ -129,7 +224,12 @@ const aoMessage = (tags: { name: string; value: string }[], data: string): objec
   Module: MODULE_ID,
 })
 
-async function aoLoader(unsafe: boolean): Promise<{ handle: AoHandle; memory: ArrayBuffer }> {
+interface Loader {
+  handle: AoHandle
+  memory: ArrayBuffer
+}
+
+async function aoLoader(unsafe: boolean): Promise<Loader> {
   const require = createRequire(import.meta.url)
   const AoLoader = require('@permaweb/ao-loader') as (
     binary: Uint8Array,
@@ -147,9 +247,20 @@ async function aoLoader(unsafe: boolean): Promise<{ handle: AoHandle; memory: Ar
   return { handle, memory: boot.Memory }
 }
 
+async function loaderRate(
+  loader: Loader,
+  count: number,
+  message: (i: number) => object,
+): Promise<number> {
+  const started = performance.now()
+  for (let i = 0; i < count; i++)
+    loader.memory = (await loader.handle(loader.memory, message(i), env)).Memory
+  return perSecond(count, performance.now() - started)
+}
+
 interface Loader64 {
   readonly version: string
-  rate(count: number): Promise<number>
+  rate(kind: 'eval' | 'add', count: number): Promise<number>
   close(): void
 }
 
@@ -161,10 +272,9 @@ async function startLoader64(): Promise<Loader64 | undefined> {
       '--experimental-wasm-memory64',
       join(here, 'bench-ao-loader-wasm64.cjs'),
       join(waoLua, 'aos2_0_6.wasm'),
+      ADD_HANDLER,
     ],
-    {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    },
+    { stdio: ['pipe', 'pipe', 'inherit'] },
   )
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]()
   const next = async (): Promise<string | undefined> => {
@@ -176,36 +286,38 @@ async function startLoader64(): Promise<Loader64 | undefined> {
     next().then(resolve, () => resolve(undefined))
   })
   if (ready?.startsWith('ready ') !== true) {
-    console.warn(`ao-loader wasm64 under ${HOST_NODE} did not start; its figure is left out`)
+    console.warn(`ao-loader wasm64 under ${HOST_NODE} did not start; its figures are left out`)
     child.kill()
     return undefined
   }
   return {
     version: ready.slice('ready '.length),
-    async rate(count) {
-      child.stdin.write(`${count}\n`)
+    async rate(kind, count) {
+      child.stdin.write(`${kind} ${count}\n`)
       return Number(await next())
     },
     close: () => child.stdin.end(),
   }
 }
 
-async function loaderRate(
-  loader: { handle: AoHandle; memory: ArrayBuffer },
-  count: number,
-  message: (i: number) => object,
-): Promise<number> {
-  const started = performance.now()
-  for (let i = 0; i < count; i++)
-    loader.memory = (await loader.handle(loader.memory, message(i), env)).Memory
-  return perSecond(count, performance.now() - started)
-}
-
 const EVAL = 'return 1 + 1'
 const ADD_HANDLER =
   'Counts = Counts or {}\nHandlers.add("Add", "Add", function (msg) Counts[msg.Key] = (Counts[msg.Key] or 0) + 1 end)'
+const EVAL_BODY: Message = { action: 'Eval', data: EVAL }
+const ADD_BODIES: Message[] = Array.from({ length: 100 }, (_, i) => ({
+  action: 'Add',
+  key: `k${i}`,
+}))
+const evalBody = (): Message => EVAL_BODY
+const addBody = (i: number): Message => ADD_BODIES[i % 100] as Message
+const evalTags = [{ name: 'Action', value: 'Eval' }]
+const addTags = (i: number): { name: string; value: string }[] => [
+  { name: 'Action', value: 'Add' },
+  { name: 'Key', value: `k${i % 100}` },
+]
 const figures: Figure[] = []
 const runs = { runs: 5, warmup: 1 }
+const increment: Message = { action: 'Increment' }
 
 // AssemblyScript counter.
 const counter = await spawn(COUNTER)
@@ -213,13 +325,37 @@ figures.push(
   await measure(
     'AS counter: Increment computed in-process, compute-batch of 1,000 (one worker hop per batch, result encoded)',
     'msg/s',
-    () => deviceBatchRate(counter, 50_000, () => ({ action: 'Increment' })),
+    () =>
+      rate(
+        counter,
+        50_000,
+        () => increment,
+        (list) => computeRuns(counter, list, 1000, false),
+      ),
     { ...runs, goal: { op: '>=', value: 100_000, issue: 5 } },
+  ),
+  await measure(
+    'AS counter: compute-batch of 1,000, every result written durably to LMDB (write-results per run)',
+    'msg/s',
+    () =>
+      rate(
+        counter,
+        20_000,
+        () => increment,
+        (list) => computeRuns(counter, list, 1000),
+      ),
+    runs,
   ),
   await measure(
     'AS counter: Increment computed in-process, one compute per message (worker hop each, result encoded)',
     'msg/s',
-    () => deviceRate(counter, 20_000, () => ({ action: 'Increment' })),
+    () =>
+      rate(
+        counter,
+        20_000,
+        () => increment,
+        (list) => computeEach(counter, list, false),
+      ),
     runs,
   ),
 )
@@ -250,123 +386,136 @@ figures.push(
   ),
 )
 
-// aos, side by side with ao-loader on the same wasm32 module and messages.
+/** One aos workload's per-run figures: device batched, device per message, ao-loader. */
+interface Side {
+  batched: number[]
+  each: number[]
+  loader: number[]
+}
+const side = (): Side => ({ batched: [], each: [], loader: [] })
 const EVALS = 300
+
+function sideFigures(title: string, loaderName: string, s: Side): Figure[] {
+  const ratio = (values: number[]): number[] => values.map((d, i) => d / (s.loader[i] as number))
+  return [
+    figure(
+      `${title}: wasm64@1.0 compute-batch of ${RUN}, results durable in LMDB`,
+      'msg/s',
+      s.batched,
+    ),
+    figure(
+      `${title}: wasm64@1.0 one compute per message, results durable in LMDB (a commit per 100)`,
+      'msg/s',
+      s.each,
+    ),
+    figure(`${title}: ${loaderName}`, 'msg/s', s.loader),
+    figure(
+      `${title}: wasm64@1.0 compute-batch (results durable) ÷ ao-loader fastest mode (per run)`,
+      '×',
+      ratio(s.batched),
+      { op: '>=', value: 1, issue: 5 },
+    ),
+    figure(
+      `${title}: wasm64@1.0 compute per message (results durable) ÷ ao-loader fastest mode (per run)`,
+      '×',
+      ratio(s.each),
+    ),
+  ]
+}
+
+// aos wasm32, side by side with ao-loader on the same module and messages.
 const aos32 = await spawn(AOS32)
-await compute(aos32, { action: 'Eval', data: ADD_HANDLER })
+await computeEach(
+  aos32,
+  assignments(aos32, 1, () => ({ action: 'Eval', data: ADD_HANDLER })),
+)
 const unsafeLoader = await aoLoader(true)
-await loaderRate(unsafeLoader, 1, () => aoMessage([{ name: 'Action', value: 'Eval' }], ADD_HANDLER))
-const evalLoader = { device: [] as number[], batched: [] as number[], unsafe: [] as number[] }
-const addLoader = { device: [] as number[], unsafe: [] as number[] }
+await loaderRate(unsafeLoader, 1, () => aoMessage(evalTags, ADD_HANDLER))
+const eval32 = side()
+const add32 = side()
 for (let run = 0; run < 6; run++) {
   // Interleaved so that noise from other work on the machine hits both alike; run 0 is warm-up.
-  const d = await deviceRate(aos32, EVALS, () => ({ action: 'Eval', data: EVAL }))
-  // Runs of 100, as process@1.0 computes a backlog between two snapshots (snapshotEvery 100).
-  const db = await deviceBatchRate(aos32, EVALS, () => ({ action: 'Eval', data: EVAL }), 100)
-  const u = await loaderRate(unsafeLoader, EVALS, () =>
-    aoMessage([{ name: 'Action', value: 'Eval' }], EVAL),
-  )
-  const da = await deviceRate(aos32, EVALS, (i) => ({ action: 'Add', key: `k${i % 100}` }))
-  const ua = await loaderRate(unsafeLoader, EVALS, (i) =>
-    aoMessage(
-      [
-        { name: 'Action', value: 'Add' },
-        { name: 'Key', value: `k${i % 100}` },
-      ],
-      '',
-    ),
-  )
+  const measured = [
+    await rate(aos32, EVALS, evalBody, (list) => computeRuns(aos32, list, RUN)),
+    await rate(aos32, EVALS, evalBody, (list) => computeEach(aos32, list)),
+    await loaderRate(unsafeLoader, EVALS, () => aoMessage(evalTags, EVAL)),
+    await rate(aos32, EVALS, addBody, (list) => computeRuns(aos32, list, RUN)),
+    await rate(aos32, EVALS, addBody, (list) => computeEach(aos32, list)),
+    await loaderRate(unsafeLoader, EVALS, (i) => aoMessage(addTags(i), '')),
+  ] as const
   if (run === 0) continue
-  evalLoader.device.push(d)
-  evalLoader.batched.push(db)
-  evalLoader.unsafe.push(u)
-  addLoader.device.push(da)
-  addLoader.unsafe.push(ua)
+  eval32.batched.push(measured[0])
+  eval32.each.push(measured[1])
+  eval32.loader.push(measured[2])
+  add32.batched.push(measured[3])
+  add32.each.push(measured[4])
+  add32.loader.push(measured[5])
 }
 // ao-loader's default mode copies the whole memory in and out per message: a few messages suffice.
 const defaultLoader = await aoLoader(false)
 const defaultRuns: number[] = []
 for (let run = 0; run < 3; run++) {
-  defaultRuns.push(
-    await loaderRate(defaultLoader, 5, () => aoMessage([{ name: 'Action', value: 'Eval' }], EVAL)),
-  )
+  defaultRuns.push(await loaderRate(defaultLoader, 5, () => aoMessage(evalTags, EVAL)))
 }
 figures.push(
-  figure('aos wasm32 Eval "return 1 + 1": wasm64@1.0 (result encoded)', 'msg/s', evalLoader.device),
-  figure(
-    'aos wasm32 Eval "return 1 + 1": ao-loader UNSAFE_MEMORY (no copy)',
-    'msg/s',
-    evalLoader.unsafe,
-  ),
+  ...sideFigures('aos wasm32 Eval "return 1 + 1"', 'ao-loader UNSAFE_MEMORY (no copy)', eval32),
   figure('aos wasm32 Eval "return 1 + 1": ao-loader default (copy in/out)', 'msg/s', defaultRuns),
-  figure(
-    'aos wasm32 Eval "return 1 + 1": wasm64@1.0 compute-batch of 100 (result encoded)',
-    'msg/s',
-    evalLoader.batched,
-  ),
-  figure(
-    'aos wasm32 Eval: wasm64@1.0 compute-batch ÷ ao-loader fastest mode (per run)',
-    '×',
-    evalLoader.batched.map((d, i) => d / (evalLoader.unsafe[i] as number)),
-    { op: '>=', value: 1, issue: 5 },
-  ),
-  figure(
-    'aos wasm32 Eval: wasm64@1.0 compute per message ÷ ao-loader fastest mode (per run)',
-    '×',
-    evalLoader.device.map((d, i) => d / (evalLoader.unsafe[i] as number)),
-    { op: '>=', value: 1, issue: 5 },
-  ),
-  figure(
-    'aos wasm32 handler updating a table: wasm64@1.0 (result encoded)',
-    'msg/s',
-    addLoader.device,
-  ),
-  figure('aos wasm32 handler updating a table: ao-loader UNSAFE_MEMORY', 'msg/s', addLoader.unsafe),
-  figure(
-    'aos wasm32 table handler: wasm64@1.0 ÷ ao-loader fastest mode (per run)',
-    '×',
-    addLoader.device.map((d, i) => d / (addLoader.unsafe[i] as number)),
-    { op: '>=', value: 1, issue: 5 },
-  ),
+  ...sideFigures('aos wasm32 handler updating a table', 'ao-loader UNSAFE_MEMORY', add32),
 )
 
 // aos wasm64 (memory64): this device, and ao-loader on the same module under the host's Node 20 in a
 // child process (its wasm64 glue breaks on Node 24), runs interleaved.
 const aos64 = await spawn(AOS64)
-await compute(aos64, { action: 'Eval', data: ADD_HANDLER })
+await computeEach(
+  aos64,
+  assignments(aos64, 1, () => ({ action: 'Eval', data: ADD_HANDLER })),
+)
 const loader64 = await startLoader64()
-const eval64 = { device: [] as number[], loader: [] as number[] }
+const eval64 = side()
+const add64 = side()
 for (let run = 0; run < 6; run++) {
-  const d = await deviceRate(aos64, EVALS, () => ({ action: 'Eval', data: EVAL }))
-  const l = loader64 === undefined ? undefined : await loader64.rate(EVALS)
+  const measured = [
+    await rate(aos64, EVALS, evalBody, (list) => computeRuns(aos64, list, RUN)),
+    await rate(aos64, EVALS, evalBody, (list) => computeEach(aos64, list)),
+    await loader64?.rate('eval', EVALS),
+    await rate(aos64, EVALS, addBody, (list) => computeRuns(aos64, list, RUN)),
+    await rate(aos64, EVALS, addBody, (list) => computeEach(aos64, list)),
+    await loader64?.rate('add', EVALS),
+  ] as const
   if (run === 0) continue
-  eval64.device.push(d)
-  if (l !== undefined) eval64.loader.push(l)
+  eval64.batched.push(measured[0])
+  eval64.each.push(measured[1])
+  add64.batched.push(measured[3])
+  add64.each.push(measured[4])
+  if (measured[2] !== undefined) eval64.loader.push(measured[2])
+  if (measured[5] !== undefined) add64.loader.push(measured[5])
 }
 loader64?.close()
-figures.push(
-  figure('aos wasm64 Eval "return 1 + 1": wasm64@1.0 (result encoded)', 'msg/s', eval64.device),
-)
 if (loader64 !== undefined) {
+  const name = `ao-loader UNSAFE_MEMORY (Node ${loader64.version} --experimental-wasm-memory64, child process)`
   figures.push(
-    figure(
-      `aos wasm64 Eval "return 1 + 1": ao-loader UNSAFE_MEMORY (Node ${loader64.version} --experimental-wasm-memory64, child process)`,
-      'msg/s',
-      eval64.loader,
-    ),
-    figure(
-      'aos wasm64 Eval: wasm64@1.0 ÷ ao-loader fastest mode (per run)',
-      '×',
-      eval64.device.map((d, i) => d / (eval64.loader[i] as number)),
-      { op: '>=', value: 1, issue: 5 },
-    ),
+    ...sideFigures('aos wasm64 Eval "return 1 + 1"', name, eval64),
+    ...sideFigures('aos wasm64 handler updating a table', name, add64),
   )
+} else {
+  for (const [title, s] of [
+    ['aos wasm64 Eval "return 1 + 1"', eval64],
+    ['aos wasm64 handler updating a table', add64],
+  ] as const) {
+    figures.push(
+      figure(
+        `${title}: wasm64@1.0 compute-batch of ${RUN}, results durable in LMDB`,
+        'msg/s',
+        s.batched,
+      ),
+      figure(
+        `${title}: wasm64@1.0 one compute per message, results durable in LMDB (a commit per 100)`,
+        'msg/s',
+        s.each,
+      ),
+    )
+  }
 }
-figures.push(
-  await measure('aos wasm64 handler updating a table: wasm64@1.0 (result encoded)', 'msg/s', () =>
-    deviceRate(aos64, EVALS, (i) => ({ action: 'Add', key: `k${i % 100}` })),
-  ),
-)
 
 // The cost of undoing a message (Error → rebuild from the base + journal replay) and of a snapshot.
 figures.push(
@@ -385,9 +534,10 @@ figures.push(
     'ms',
     async () => {
       await key('snapshot')(aos64.state, { path: 'snapshot' }, ctx)
-      await deviceRate(aos64, 100, () => ({ action: 'Eval', data: EVAL }))
+      await computeRuns(aos64, assignments(aos64, 100, evalBody), RUN)
+      const failing = assignments(aos64, 1, () => ({ action: 'Eval', data: 'error("undo me")' }))
       const started = performance.now()
-      await compute(aos64, { action: 'Eval', data: 'error("undo me")' })
+      await computeEach(aos64, failing)
       return performance.now() - started
     },
     { runs: 3, warmup: 0 },
@@ -396,3 +546,5 @@ figures.push(
 
 report('device-wasm64', figures)
 await device.stop?.(ctx)
+await store.close()
+rmSync(dataDir, { recursive: true, force: true })
