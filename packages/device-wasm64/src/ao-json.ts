@@ -121,6 +121,18 @@ function fieldsOf(body: Message): (name: string) => string | undefined {
   return (name) => text(fields.get(name))
 }
 
+/** The assignment's message body; a 400 without one. */
+export function bodyOf(assignment: Message): Message {
+  const body = assignment['body']
+  if (!isMessage(body)) {
+    throw new DeviceError('BAD_REQUEST', 'wasm64: the assignment has no message body', {
+      device: 'wasm64@1.0',
+      key: 'body',
+    })
+  }
+  return body
+}
+
 /**
  * The message JSON of one assignment, in the legacy CU's key order; absent optional keys are left
  * out. `Module` is added as HyperBEAM's json-iface does (aos seeds its random generator from it).
@@ -129,13 +141,7 @@ export function messageJson(
   assignment: Message,
   ctx: AoContext,
 ): { json: Uint8Array; timestamp: number } {
-  const body = assignment['body']
-  if (!isMessage(body)) {
-    throw new DeviceError('BAD_REQUEST', 'wasm64: the assignment has no message body', {
-      device: 'wasm64@1.0',
-      key: 'body',
-    })
-  }
+  const body = bodyOf(assignment)
   const slot = num(assignment['slot']) ?? 0
   const timestamp = num(assignment['timestamp']) ?? 0
   const field = fieldsOf(body)

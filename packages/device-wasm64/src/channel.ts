@@ -4,17 +4,24 @@
  * snapshots, error text). A call is: write the request, bump `REQUEST`, wait for `RESPONSE` to
  * match. No structured clone on the hot path.
  *
- * A compute request carries a batch of messages, run in order in one hop. Data block in:
- * `env`, then per message `[u32 length][f64 timestamp][msg bytes]`; out: per answered message
- * `[u32 length][answer bytes]`. When either does not fit, it travels on the port instead.
+ * A compute request carries a chunk of a batch's messages, run in order in one hop. The data block
+ * has two halves: the host fills one with the next chunk while the worker runs the chunk in the
+ * other (and reads one chunk's answers while the worker computes the next). In the request's half
+ * (`OFFSET`): `env`, then per message `[u32 length][f64 timestamp][msg bytes]`; out, in the same
+ * half: per answered message `[u32 length][answer bytes]`. When either does not fit, it travels on
+ * the port instead.
  */
+
+/** Bytes of the data block; each request and its answers use one half. */
+export const DATA_BYTES = 1 << 20
+export const HALF_BYTES = DATA_BYTES / 2
 
 /** Int32 slots of the control block. */
 export const REQUEST = 0
 export const RESPONSE = 1
 export const OP = 2
 export const STATUS = 3
-/** Messages in the request batch. */
+/** Messages in the request's chunk. */
 export const COUNT = 4
 export const ENV_LENGTH = 5
 /** Messages of the batch that ran to an answer (the rest were not run, or the last one failed). */
@@ -29,6 +36,8 @@ export const READY = 8
 export const APPLIED = 9
 /** The index in the batch of the message running now (for the per-message time limit). */
 export const PROGRESS = 10
+/** Byte offset of the request's half of the data block (0 or HALF_BYTES). */
+export const OFFSET = 11
 /** Float64 slot (index in a Float64Array over the same block): when that message started, epoch ms. */
 export const STARTED_F64 = 8
 export const CONTROL_BYTES = 128

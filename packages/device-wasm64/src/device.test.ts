@@ -179,9 +179,14 @@ describe('AssemblyScript modules', () => {
 
   it('compute-batch answers exactly as compute per message, applying each message once', async () => {
     const def = definition(COUNTER)
-    // 2,500 messages do not fit the 1 MiB data block: the batch then travels on the port.
+    // 2,500 messages go in many chunks, pipelined; message 30 (600 KB) does not fit half the data
+    // block and travels alone on the port.
     const bodies = Array.from({ length: 2500 }, (_, i): Message | undefined =>
-      i === 7 ? undefined : { action: i % 3 === 0 ? 'Ping' : 'Increment' },
+      i === 7
+        ? undefined
+        : i === 30
+          ? { action: 'Increment', data: 'x'.repeat(600_000) }
+          : { action: i % 3 === 0 ? 'Ping' : 'Increment' },
     )
     const increments = bodies.filter((body) => body?.['action'] === 'Increment').length
     for (const size of [40, 2500]) {
@@ -376,6 +381,18 @@ describe('ao (aos) modules', () => {
       error: 'wasm64: the message ran longer than the 1500 ms limit and was stopped',
     })
     expect((outcomes[5]?.['results'] as Message)['output']).toMatchObject({ data: '3' })
+  })
+
+  it('compute-batch undoes a message in an early chunk while the worker already runs the next', async () => {
+    // 120 messages go in chunks of 30: the worker computes chunk 2 while chunk 1 is judged.
+    const bodies = Array.from({ length: 120 }, (_, i) =>
+      evalBody(i === 5 ? 'X = X + 100; error("boom")' : 'X = (X or 0) + 1; return X'),
+    )
+    const { outcomes, last } = await runBatch((await aos(AOS32)).state, 1, bodies)
+    expect((outcomes[5]?.['results'] as Message)['error']).toMatch(/boom/)
+    expect(outcomes).toEqual(await runSingly((await aos(AOS32)).state, 1, bodies))
+    const next = await run(last, 121, [evalBody('return X')])
+    expect(output(next)['data']).toMatch(/\b119$/)
   })
 
   it('caps memory: an image cannot grow past memory-limit, nor start above it', async () => {

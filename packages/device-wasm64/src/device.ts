@@ -16,10 +16,11 @@ import {
   type ResolveContext,
   type Value,
 } from '@aonode/core'
-import { envJson, messageJson, parseResult, type AoContext } from './ao-json.ts'
+import { bodyOf, envJson, messageJson, parseResult, type AoContext } from './ao-json.ts'
 import {
   BootError,
   WasmInstance,
+  batchOf,
   closeAllInstances,
   type BatchMessage,
   type CallOutcome,
@@ -138,6 +139,11 @@ const judge =
     const parsed = parseResult(answer, ao)
     return { value: parsed.results, rollback: parsed.rollback }
   }
+
+function batchMessage(assignment: Message, ao: AoContext): BatchMessage {
+  const { json, timestamp } = messageJson(assignment, ao)
+  return { msg: json, timestamp }
+}
 
 function withResults(state: Message, outcome: CallOutcome<Message>): Message {
   const results = outcome.status === 'ok' ? outcome.value : { error: `wasm64: ${outcome.message}` }
@@ -371,9 +377,9 @@ export function createWasm64Device(options: Wasm64Options = {}): Device {
 
       async compute(base, req, ctx) {
         const { live, state } = await ensureLive(base, ctx)
-        const { json, timestamp } = messageJson(req, live.ao)
+        const message = batchMessage(req, live.ao)
         const [outcome] = await live.instance.computeBatch(
-          [{ msg: json, timestamp }],
+          batchOf(1, () => message),
           live.ao.env,
           judge(live.ao),
         )
@@ -385,24 +391,30 @@ export function createWasm64Device(options: Wasm64Options = {}): Device {
         if (!Array.isArray(assignments) || !assignments.every(isMessage))
           throw fail('BAD_REQUEST', '"assignments" must be a list of assignments', 'assignments')
         const { live, state } = await ensureLive(base, ctx)
-        // A message whose JSON cannot be built fails alone, as its `compute` would have.
+        // A message without a body fails alone, as its `compute` would have. The others' JSON is
+        // built as the batch reaches them, while the worker computes the messages before.
         const outcomes: Message[] = []
-        const batch: BatchMessage[] = []
-        const runs: number[] = []
+        const runnable: Message[] = []
+        const slots: number[] = []
         for (const assignment of assignments) {
           try {
-            const { json, timestamp } = messageJson(assignment, live.ao)
-            runs.push(outcomes.length)
-            batch.push({ msg: json, timestamp })
-            outcomes.push({})
+            bodyOf(assignment)
           } catch (error) {
             if (!DeviceError.is(error)) throw error
             outcomes.push({ error: error.message, code: error.code })
+            continue
           }
+          slots.push(outcomes.length)
+          runnable.push(assignment)
+          outcomes.push({})
         }
-        const computed = await live.instance.computeBatch(batch, live.ao.env, judge(live.ao))
+        const computed = await live.instance.computeBatch(
+          batchOf(runnable.length, (i) => batchMessage(runnable[i] as Message, live.ao)),
+          live.ao.env,
+          judge(live.ao),
+        )
         computed.forEach((outcome, i) => {
-          outcomes[runs[i] as number] = { state: withResults(state, outcome) }
+          outcomes[slots[i] as number] = { state: withResults(state, outcome) }
         })
         return { outcomes }
       },

@@ -12,8 +12,11 @@ import {
   APPLIED,
   CONTROL_BYTES,
   COUNT,
+  DATA_BYTES,
   ENV_LENGTH,
+  HALF_BYTES,
   MSG_HEADER,
+  OFFSET,
   ON_PORT,
   OP,
   OP_COMPUTE,
@@ -37,7 +40,6 @@ const WORKER_URL = new URL(
   import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js',
   import.meta.url,
 )
-const DATA_BYTES = 1 << 20
 /** Worker exited: written into RESPONSE/READY by the host so a waiting call wakes up. */
 const DEAD = -1
 
@@ -72,6 +74,74 @@ export type CallOutcome<T> = { readonly status: 'ok'; readonly value: T } | Call
 export interface BatchMessage {
   readonly msg: Uint8Array
   readonly timestamp: number
+}
+
+/** A batch's messages, each built when the batch first reaches it. */
+export interface BatchSource {
+  readonly length: number
+  at(index: number): BatchMessage
+}
+
+/** A batch of `length` messages built by `build` on first use, and kept (a resend reuses them). */
+export function batchOf(length: number, build: (index: number) => BatchMessage): BatchSource {
+  const built: BatchMessage[] = []
+  return { length, at: (index) => (built[index] ??= build(index)) }
+}
+
+/** Messages `from..to-1` of a batch, written into one half of the data block or kept for the port. */
+interface Chunk {
+  readonly from: number
+  readonly to: number
+  /** Byte offset of its half of the data block. */
+  readonly offset: number
+  readonly onPort?: PortBatch
+}
+
+interface Signalled {
+  readonly sequence: number
+  /** When it was signalled (epoch ms). */
+  readonly requested: number
+}
+
+type Sent = Chunk & Signalled
+
+/** Most messages per hop: small enough that host and worker overlap, big enough to amortise a hop. */
+const MAX_CHUNK = 128
+
+/** A quarter of the run per hop (at most MAX_CHUNK), so that even short runs overlap. */
+const chunkSize = (messages: number): number =>
+  Math.min(MAX_CHUNK, Math.max(1, Math.ceil(messages / 4)))
+
+/**
+ * Writes messages `from..` (up to `to`, as many as fit) after `env` into the half at `offset`. A
+ * first message too big for a half goes alone, on the port.
+ */
+function prepare(
+  channel: Channel,
+  batch: BatchSource,
+  from: number,
+  to: number,
+  env: Uint8Array,
+  offset: number,
+): Chunk {
+  const { data, view } = channel
+  const limit = offset + HALF_BYTES
+  let at = offset + env.byteLength
+  let end = from
+  if (at <= limit) {
+    data.set(env, offset)
+    for (; end < to; end++) {
+      const { msg, timestamp } = batch.at(end)
+      if (at + MSG_HEADER + msg.byteLength > limit) break
+      view.setUint32(at, msg.byteLength, true)
+      view.setFloat64(at + 4, timestamp, true)
+      data.set(msg, at + MSG_HEADER)
+      at += MSG_HEADER + msg.byteLength
+    }
+  }
+  if (end > from) return { from, to: end, offset }
+  const { msg, timestamp } = batch.at(from)
+  return { from, to: from + 1, offset, onPort: { env, msgs: [msg], timestamps: [timestamp] } }
 }
 
 /** Reads a module's answer: its value, and whether its effects must be undone. */
@@ -184,32 +254,16 @@ export class WasmInstance {
   }
 
   /**
-   * Calls `handle(msg, env)` with the clock at `timestamp`; `judge` reads the answer and says whether
-   * to keep its effects (journal) or undo them (rebuild). Calls and snapshots run one at a time.
+   * Runs the messages in order, as that many separate calls would, in as few worker hops as
+   * possible (one per chunk, unless a message is undone): one outcome per message. `judge` reads
+   * each answer and says whether to keep its effects (journal) or undo them (rebuild). Calls and
+   * snapshots run one at a time.
    */
-  async compute<T>(
-    msg: Uint8Array,
-    env: Uint8Array,
-    timestamp: number,
-    judge: Judge<T>,
-  ): Promise<CallOutcome<T>> {
-    const [outcome] = await this.computeBatch([{ msg, timestamp }], env, judge)
-    return outcome as CallOutcome<T>
-  }
-
-  /**
-   * Runs the messages in order, as that many `compute` calls would, in as few worker hops as
-   * possible (one, unless a message is undone): one outcome per message.
-   */
-  computeBatch<T>(
-    batch: readonly BatchMessage[],
-    env: Uint8Array,
-    judge: Judge<T>,
-  ): Promise<CallOutcome<T>[]> {
+  computeBatch<T>(batch: BatchSource, env: Uint8Array, judge: Judge<T>): Promise<CallOutcome<T>[]> {
     return this.serial(async () => {
       const outcomes: CallOutcome<T>[] = []
       try {
-        await this.runBatch(batch, env, judge, outcomes)
+        await this.runBatch(batch, 0, batch.length, env, judge, outcomes)
       } catch (error) {
         // The instance can no longer be trusted (a rebuild failed, the worker fell out of step):
         // the next call starts a new worker from the base + journal, which holds exactly the
@@ -239,84 +293,104 @@ export class WasmInstance {
     return result
   }
 
-  /** Appends one outcome per message of `batch` to `outcomes`. */
+  /** Appends one outcome per message `from..to-1` of `batch` to `outcomes`. */
   private async runBatch<T>(
-    batch: readonly BatchMessage[],
+    batch: BatchSource,
+    from: number,
+    to: number,
     env: Uint8Array,
     judge: Judge<T>,
     outcomes: CallOutcome<T>[],
   ): Promise<void> {
-    let next = 0
-    while (next < batch.length) {
-      const rest = next === 0 ? batch : batch.slice(next)
-      const hop = await this.call(rest, env)
-      if (hop.ranBefore !== undefined) {
-        // Timed out: the worker is gone with the answers before it; recompute those on the rebuilt
-        // instance (the journal does not hold them yet), then record the timeout.
-        await this.rebuild()
-        await this.runBatch(rest.slice(0, hop.ranBefore), env, judge, outcomes)
-        outcomes.push(hop.failure as CallFailure)
-        next += hop.ranBefore + 1
-        continue
-      }
-      let undone = false
-      for (const json of hop.answers) {
-        const message = batch[next++] as BatchMessage
-        const judged = judge(json)
-        outcomes.push({ status: 'ok', value: judged.value })
-        if (judged.rollback) {
-          // Undo this message; the worker ran the ones after it on its effects, so they run again.
-          await this.rebuild()
-          undone = true
-          break
-        }
-        this.journal.push([message.msg, env, message.timestamp])
-        this.journalBytes += message.msg.byteLength + env.byteLength
-      }
-      if (!undone && hop.failure !== undefined) {
-        await this.rebuild()
-        outcomes.push(hop.failure)
-        next += 1
-      }
-    }
+    let next = from
+    while (next < to) next = await this.pipeline(batch, next, to, env, judge, outcomes)
   }
 
-  /** One hop: the batch runs in the worker until it ends or a message fails. */
-  private async call(batch: readonly BatchMessage[], env: Uint8Array): Promise<BatchAnswer> {
+  /**
+   * Sends messages `from..to-1` in chunks: the next chunk is written while the worker runs the
+   * current one, and the current one's answers are judged while it runs the next. Returns where to
+   * continue: `to`, or the message after one that was undone (the instance is rebuilt by then).
+   */
+  private async pipeline<T>(
+    batch: BatchSource,
+    from: number,
+    to: number,
+    env: Uint8Array,
+    judge: Judge<T>,
+    outcomes: CallOutcome<T>[],
+  ): Promise<number> {
     await yieldToEventLoop()
     // A worker that exited between calls (node stop, crash) is replaced before the call, not after.
     if (this.channel !== undefined && Atomics.load(this.channel.control, RESPONSE) === DEAD) {
       await this.rebuild()
     }
     const channel = this.channel ?? (await this.spawn())
-    const { control, data, view } = channel
-    let size = env.byteLength
-    for (const { msg } of batch) size += MSG_HEADER + msg.byteLength
-    if (size <= data.byteLength) {
-      data.set(env)
-      let at = env.byteLength
-      for (const { msg, timestamp } of batch) {
-        view.setUint32(at, msg.byteLength, true)
-        view.setFloat64(at + 4, timestamp, true)
-        data.set(msg, at + MSG_HEADER)
-        at += MSG_HEADER + msg.byteLength
+    const size = chunkSize(to - from)
+    const chunk = (start: number, offset: number): Chunk | undefined =>
+      start < to
+        ? prepare(channel, batch, start, Math.min(to, start + size), env, offset)
+        : undefined
+    let running = this.send(channel, chunk(from, 0) as Chunk, env)
+    let ahead = chunk(running.to, HALF_BYTES)
+    let next = from
+    for (;;) {
+      const hop = await this.receive(channel, running)
+      if (hop.ranBefore !== undefined) {
+        // Timed out: the worker is gone with the chunk's answers before it; recompute those on
+        // the rebuilt instance (the journal does not hold them yet), then record the timeout.
+        await this.rebuild()
+        await this.runBatch(batch, running.from, running.from + hop.ranBefore, env, judge, outcomes)
+        outcomes.push(hop.failure as CallFailure)
+        return running.from + hop.ranBefore + 1
       }
-      control[ON_PORT] = 0
-    } else {
-      const payload: PortBatch = {
-        env,
-        msgs: batch.map((m) => m.msg),
-        timestamps: batch.map((m) => m.timestamp),
+      const answered = running
+      if (hop.failure === undefined && ahead !== undefined) {
+        running = this.send(channel, ahead, env)
+        ahead = undefined
+        await yieldToEventLoop()
       }
-      channel.port.postMessage(payload)
-      control[ON_PORT] = 1
+      for (const json of hop.answers) {
+        const message = batch.at(next++)
+        const judged = judge(json)
+        outcomes.push({ status: 'ok', value: judged.value })
+        if (judged.rollback) {
+          // Undo this message; the worker ran (or runs) the ones after it on its effects: they run
+          // again on the rebuilt instance.
+          await this.rebuild()
+          return next
+        }
+        this.journal.push([message.msg, env, message.timestamp])
+        this.journalBytes += message.msg.byteLength + env.byteLength
+      }
+      if (hop.failure !== undefined) {
+        await this.rebuild()
+        outcomes.push(hop.failure)
+        return next + 1
+      }
+      if (running === answered) return next
+      // The half the answered chunk used is free again.
+      ahead = chunk(running.to, answered.offset)
     }
-    control[COUNT] = batch.length
+  }
+
+  /** Signals a prepared chunk to the worker. */
+  private send(channel: Channel, chunk: Chunk, env: Uint8Array): Sent {
+    const { control } = channel
+    if (chunk.onPort !== undefined) channel.port.postMessage(chunk.onPort)
+    control[ON_PORT] = chunk.onPort === undefined ? 0 : 1
+    control[OFFSET] = chunk.offset
+    control[COUNT] = chunk.to - chunk.from
     control[ENV_LENGTH] = env.byteLength
     control[APPLIED] = channel.applied
     control[PROGRESS] = 0
     control[OP] = OP_COMPUTE
-    if (!(await this.request(channel, this.limits.timeoutMs, true))) {
+    return { ...chunk, ...this.signal(channel) }
+  }
+
+  /** Waits for a sent chunk's answers (decoded, so its half of the data block is free again). */
+  private async receive(channel: Channel, sent: Sent): Promise<BatchAnswer> {
+    const { control, data, view } = channel
+    if (!(await this.wait(channel, sent, this.limits.timeoutMs, true))) {
       return {
         answers: [],
         ranBefore: control[PROGRESS],
@@ -338,7 +412,7 @@ export class WasmInstance {
       const list = receiveMessageOnPort(channel.port)?.message as Uint8Array[]
       for (const answer of list) answers.push(decoder.decode(answer))
     } else {
-      let at = 0
+      let at = sent.offset
       for (let i = 0; i < count; i++) {
         const length = view.getUint32(at, true)
         answers.push(Buffer.from(data.buffer, at + ANSWER_HEADER, length).toString('utf8'))
@@ -346,7 +420,7 @@ export class WasmInstance {
       }
     }
     channel.applied += count
-    if (status === STATUS_OK && count === batch.length) return { answers }
+    if (status === STATUS_OK && count === sent.to - sent.from) return { answers }
     const message =
       status === STATUS_MEMORY
         ? `the module's memory grew past the cap of ${this.limits.maxPages} pages`
@@ -360,7 +434,8 @@ export class WasmInstance {
     const channel = this.channel ?? (await this.spawn())
     channel.control[OP] = OP_SNAPSHOT
     // A snapshot is a memory scan and copy: allow it far more than one message's time.
-    if (!(await this.request(channel, Math.max(60_000, this.limits.timeoutMs)))) {
+    const timeoutMs = Math.max(60_000, this.limits.timeoutMs)
+    if (!(await this.wait(channel, this.signal(channel), timeoutMs))) {
       await this.rebuild()
       throw new Error('wasm64: taking the snapshot timed out')
     }
@@ -383,22 +458,32 @@ export class WasmInstance {
     this.channel = undefined
   }
 
-  /**
-   * Signals a request and waits for its response; false on timeout (the worker is then gone). With
-   * `perMessage`, the limit counts from the start of the batch message running now.
-   */
-  private async request(channel: Channel, timeoutMs: number, perMessage = false): Promise<boolean> {
+  /** Bumps `REQUEST` for the request written into the control block. */
+  private signal(channel: Channel): Signalled {
     const { control, clock } = channel
     const sequence = ++channel.sequence
     clock[STARTED_F64] = Date.now()
     Atomics.store(control, REQUEST, sequence)
     Atomics.notify(control, REQUEST)
-    const requested = Date.now()
+    return { sequence, requested: Date.now() }
+  }
+
+  /**
+   * Waits for a signalled request's response; false on timeout (the worker is then gone). With
+   * `perMessage`, the limit counts from the start of the batch message running now.
+   */
+  private async wait(
+    channel: Channel,
+    { sequence, requested }: Signalled,
+    timeoutMs: number,
+    perMessage = false,
+  ): Promise<boolean> {
+    const { control, clock } = channel
     // Short calls answer within the synchronous wait; longer ones free the event loop.
     if (this.limits.syncWaitMs > 0)
       Atomics.wait(control, RESPONSE, sequence - 1, this.limits.syncWaitMs)
     while (Atomics.load(control, RESPONSE) === sequence - 1) {
-      const started = perMessage ? Math.max(requested, clock[STARTED_F64]) : requested
+      const started = perMessage ? Math.max(requested, clock[STARTED_F64] as number) : requested
       const left = started + timeoutMs - Date.now()
       const wait = left > 0 ? Atomics.waitAsync(control, RESPONSE, sequence - 1, left) : undefined
       // waitAsync does not keep the event loop alive; a referenced worker does, while we wait.
@@ -408,7 +493,7 @@ export class WasmInstance {
       if (outcome === 'timed-out') {
         if (Atomics.load(control, RESPONSE) !== sequence - 1) break
         // A later batch message started since: its own limit counts from its start.
-        if (perMessage && clock[STARTED_F64] + timeoutMs > Date.now()) continue
+        if (perMessage && (clock[STARTED_F64] as number) + timeoutMs > Date.now()) continue
         this.terminate()
         return false
       }

@@ -10,7 +10,9 @@ import {
   APPLIED,
   COUNT,
   ENV_LENGTH,
+  HALF_BYTES,
   MSG_HEADER,
+  OFFSET,
   ON_PORT,
   OP,
   OP_COMPUTE,
@@ -65,24 +67,24 @@ function signal(sequence: number): void {
   Atomics.notify(control, RESPONSE)
 }
 
-function readBatch(): PortBatch {
+function readBatch(offset: number): PortBatch {
   if (control[ON_PORT] === 1) return receiveMessageOnPort(port)?.message as PortBatch
   const count = control[COUNT] as number
   const envLength = control[ENV_LENGTH] as number
   const msgs: Uint8Array[] = []
   const timestamps: number[] = []
-  let at = envLength
+  let at = offset + envLength
   for (let i = 0; i < count; i++) {
     const length = view.getUint32(at, true)
     timestamps.push(view.getFloat64(at + 4, true))
     msgs.push(data.subarray(at + MSG_HEADER, at + MSG_HEADER + length))
     at += MSG_HEADER + length
   }
-  return { env: data.subarray(0, envLength), msgs, timestamps }
+  return { env: data.subarray(offset, offset + envLength), msgs, timestamps }
 }
 
 /**
- * Runs the batch in order until it ends or a message traps or outgrows the memory cap (the host
+ * Runs the chunk in order until it ends or a message traps or outgrows the memory cap (the host
  * then rebuilds the instance, so nothing after it may run here).
  */
 function compute(runtime: Runtime): void {
@@ -94,7 +96,8 @@ function compute(runtime: Runtime): void {
     return
   }
   control[ANSWERED] = 0
-  const { env, msgs, timestamps } = readBatch()
+  const offset = control[OFFSET] as number
+  const { env, msgs, timestamps } = readBatch(offset)
   const answers: Uint8Array[] = []
   let trap: string | undefined
   control[STATUS] = STATUS_OK
@@ -117,8 +120,8 @@ function compute(runtime: Runtime): void {
   control[ANSWERED] = answers.length
   let size = 0
   for (const answer of answers) size += ANSWER_HEADER + answer.byteLength
-  if (size <= data.byteLength) {
-    let at = 0
+  if (size <= HALF_BYTES) {
+    let at = offset
     for (const answer of answers) {
       view.setUint32(at, answer.byteLength, true)
       data.set(answer, at + ANSWER_HEADER)
