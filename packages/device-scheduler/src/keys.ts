@@ -11,4 +11,5 @@ export const processKey = (pid: string): string => `processes/${pid}`
 export const assignmentsGroup = (pid: string): string => `assignments/${pid}`
 export const assignmentKey = (pid: string, slot: number): string =>
   `assignments/${pid}/${padSlot(slot)}`
+/** The schedule head record earlier versions wrote: no longer written, deleted on the next write. */
 export const latestKey = (pid: string): string => `assignments/${pid}/latest`

@@ -6,6 +6,7 @@ import {
   DeviceError,
   createRegistry,
   createResolver,
+  encodeMessage,
   id,
   type Device,
   type Message,
@@ -76,7 +77,7 @@ describe('scheduler@1.0 schedule POST', () => {
     )
     // A fresh scheduler (after a restart) still refuses it, from the store.
     await expect(client().post(definition)).rejects.toSatisfy((error) => statusOf(error) === 409)
-    expect(store.list(`assignments/${pid}`)).toEqual(['000000000000', 'latest'])
+    expect(store.list(`assignments/${pid}`)).toEqual(['000000000000'])
     // A nonce key makes a twin.
     const twin = await scheduler.post({ ...definition, nonce: 1 })
     expect(twin['process']).not.toBe(pid)
@@ -139,6 +140,26 @@ describe('scheduler@1.0 schedule POST', () => {
         id({ target: pid, n: 2 }),
       ).toString('base64url'),
     )
+  })
+
+  it('recovers from the newest assignment and drops a head record an earlier version wrote', async () => {
+    const pid = (await client().post(definition))['process'] as string
+    const one = await client().post({ target: pid, n: 1 })
+    // An earlier version kept `assignments/<pid>/latest`; a stale one must not be believed.
+    await store.write(`assignments/${pid}/latest`, encodeMessage({ slot: 0, 'hash-chain': 'x' }))
+    const two = await client().post({ target: pid, n: 2 })
+    expect(two['slot']).toBe(2)
+    expect(two['hash-chain']).toBe(
+      link(
+        Buffer.from(one['hash-chain'] as string, 'base64url'),
+        id({ target: pid, n: 2 }),
+      ).toString('base64url'),
+    )
+    expect(store.list(`assignments/${pid}`)).toEqual([
+      '000000000000',
+      '000000000001',
+      '000000000002',
+    ])
   })
 
   it('takes the process from the base and the message from the request keys', async () => {

@@ -17,10 +17,11 @@ import {
   type Message,
   type ResolveContext,
   type Store,
+  type StoreOp,
   type Value,
 } from '@aonode/core'
 import { toAos2 } from './aos2.ts'
-import { assignmentKey, latestKey, processKey } from './keys.ts'
+import { assignmentKey, assignmentsGroup, latestKey, processKey } from './keys.ts'
 
 export const SCHEDULER_DEVICE = 'scheduler@1.0'
 const CACHE_DEVICE = 'cache@1.0'
@@ -47,6 +48,8 @@ interface Timeline {
   /** The newest assignments, from slot `tailStart` on, so compute reads them without decoding. */
   tail: Message[]
   tailStart: number
+  /** A head record of an older version (`assignments/<PID>/latest`) to delete with the next write. */
+  legacyHead?: true
 }
 
 /** Request keys that route the request rather than belong to the scheduled message. */
@@ -85,26 +88,35 @@ class Schedules {
     return timeline
   }
 
+  /** The head of a stored schedule: its newest assignment (slot names sort in slot order). */
   private recover(pid: string): Timeline {
-    const latest = this.store.read(latestKey(pid))
-    if (latest === undefined) return emptyTimeline()
-    const head = decodeMessage(latest)
-    const slot = toInteger(getOwn(head, 'slot'))
-    const chain = getOwn(head, 'hash-chain')
-    if (slot === undefined || typeof chain !== 'string') {
-      throw new DeviceError('UNAVAILABLE', `process ${pid}: the stored schedule head is corrupt`, {
-        device: SCHEDULER_DEVICE,
-      })
+    const [newest] = this.store.list(assignmentsGroup(pid), SLOT_NAMES_REVERSED)
+    const timeline = emptyTimeline()
+    if (this.store.type(latestKey(pid)) !== undefined) timeline.legacyHead = true
+    if (newest === undefined) return timeline
+    const bytes = this.store.read(`${assignmentsGroup(pid)}/${newest}`)
+    const head = bytes === undefined ? undefined : decodeMessage(bytes)
+    const slot = head === undefined ? undefined : toInteger(getOwn(head, 'slot'))
+    const chain = head === undefined ? undefined : getOwn(head, 'hash-chain')
+    if (slot === undefined || slot !== Number(newest) || typeof chain !== 'string') {
+      throw new DeviceError(
+        'UNAVAILABLE',
+        `process ${pid}: the stored assignment ${newest} is corrupt`,
+        { device: SCHEDULER_DEVICE },
+      )
     }
     return {
+      ...timeline,
       next: slot + 1,
       durable: slot,
       chain: Buffer.from(chain, 'base64url'),
-      tail: [],
       tailStart: slot + 1,
     }
   }
 }
+
+/** The newest slot name of a process's assignments group (slot names are digits, < ':'). */
+const SLOT_NAMES_REVERSED = { reverse: true, limit: 1, end: ':' } as const
 
 const emptyTimeline = (): Timeline => ({
   next: 0,
@@ -271,17 +283,18 @@ export function createSchedulerDevice(options: SchedulerOptions = {}): Device {
       message: messageId,
       body: message,
     }
-    const ops = [
-      { op: 'put', key: assignmentKey(pid, slot), value: encodeMessage(assignment) },
-      {
-        op: 'put',
-        key: latestKey(pid),
-        value: encodeMessage({ slot, 'hash-chain': assignment['hash-chain'] as string }),
-      },
-    ] as const
-    const writes = spawn
-      ? [{ op: 'put', key: processKey(pid), value: encodeMessage(message) } as const, ...ops]
-      : ops
+    // The newest assignment is the schedule's head after a restart: no head record to rewrite.
+    const put: StoreOp = {
+      op: 'put',
+      key: assignmentKey(pid, slot),
+      value: encodeMessage(assignment),
+    }
+    const writes: StoreOp[] = spawn
+      ? [{ op: 'put', key: processKey(pid), value: encodeMessage(message) }, put]
+      : timeline.legacyHead === true
+        ? [put, { op: 'delete', key: latestKey(pid) }]
+        : [put]
+    delete timeline.legacyHead
     // Everything above is synchronous: from here on the slot is taken.
     if (spawn) schedules.timelines.set(pid, timeline)
     timeline.next = slot + 1
