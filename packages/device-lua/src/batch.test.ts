@@ -119,6 +119,37 @@ describe('lua@5.3a compute-batch', () => {
     })
   })
 
+  it('reads back keys Lua adds, changes and removes, past the remembered key names', async () => {
+    const module = `
+      function compute(base, req)
+        local n = req.slot
+        base['key-' .. (n % 5)] = 'value-' .. n
+        base['key-' .. ((n + 2) % 5)] = nil
+        base['many-' .. n] = n
+        base['many-' .. (n - 1)] = nil
+        base.type = 'Pro' .. (n % 2 == 0 and 'cess' or 'gram')
+        base.results = { output = { n = n } }
+        return base
+      end`
+    const count = 1100
+    const outcomes = await batch(
+      await spawn(module),
+      Array.from({ length: count }, (_, slot) => assignment(slot, {})),
+    )
+    const expected: Record<string, string> = {}
+    outcomes.forEach((outcome, n) => {
+      expected[`key-${n % 5}`] = `value-${n}`
+      delete expected[`key-${(n + 2) % 5}`]
+      const state = outcome['state'] as Message
+      const keys = Object.keys(state).filter((key) => /^(key|many)-/.test(key))
+      expect(Object.fromEntries(keys.map((key) => [key, state[key]]))).toEqual({
+        ...expected,
+        [`many-${n}`]: n,
+      })
+      expect(state['type']).toBe(n % 2 === 0 ? 'Process' : 'Program')
+    })
+  })
+
   it('refuses assignments that are not a list of messages with a 400, applying nothing', async () => {
     const state = await spawn(PROBE)
     for (const assignments of [undefined, 'slot 0', [assignment(0, {}), 7]]) {

@@ -37,6 +37,9 @@ export const SANDBOXED = [
   'loadstring',
 ]
 
+/** Key names remembered per process (a process with ever new keys decodes the rest each time). */
+const MAX_KEY_NAMES = 1024
+
 /** One assignment's outcome in `compute-batch`: the state after it, or its error. */
 export type BatchOutcome = { state: Message } | { error: string; code?: string }
 
@@ -58,6 +61,8 @@ export class LuaProcess {
   private last: Message | undefined
   /** Host values (tables, long strings) in the state table, pinned so their addresses stay theirs. */
   private readonly pinned = new Map<string, { address: number; value: Value }>()
+  /** Names of the state's string keys by the key string's address (each string pinned in Lua). */
+  private readonly keyNames = new Map<number, string>()
   /** The last call failed: the state table may hold its partial changes and is rebuilt. */
   private failed = false
   private queue: Promise<unknown> = Promise.resolve()
@@ -279,16 +284,18 @@ export class LuaProcess {
     }
   }
 
-  /** The returned table's keys; a host table still in place is not read back (its value is reused). */
+  /**
+   * The returned table's keys; a value the host pushed that is still in place (same table or
+   * string) is not read back (its value is reused), and key names are decoded once per key string.
+   */
   private readState(T: Pointer, index: number): Message {
     const vm = this.vm
     const lua = vm.lua
     const out: Record<string, Value> = {}
     lua._lua_pushnil(T)
     while (lua._lua_next(T, index) !== 0) {
-      const keyValue = lua._lua_type(T, -2) === T_TABLE ? undefined : vm.readValue(T, -2)
-      if (keyValue !== undefined && !(keyValue instanceof Uint8Array)) {
-        const key = normalizeKey(textOf(keyValue))
+      const key = this.keyName(T)
+      if (key !== undefined) {
         const pin = this.pinned.get(key)
         const value =
           pin !== undefined && vm.identity(T, -1) === pin.address ? pin.value : vm.readValue(T, -1)
@@ -297,6 +304,28 @@ export class LuaProcess {
       lua._lua_settop(T, -2)
     }
     return out
+  }
+
+  /**
+   * The message key of the table key at -2 (undefined for tables and binary strings). A string key's
+   * name is remembered by its address, the string pinned so the address stays its own.
+   */
+  private keyName(T: Pointer): string | undefined {
+    const vm = this.vm
+    const lua = vm.lua
+    const type = lua._lua_type(T, -2)
+    if (type === T_TABLE) return undefined
+    const address = type === T_STRING ? lua._lua_tolstring(T, -2, 0) : 0
+    const known = address === 0 ? undefined : this.keyNames.get(address)
+    if (known !== undefined) return known
+    const text = vm.readValue(T, -2)
+    if (text === undefined || text instanceof Uint8Array) return undefined
+    const key = normalizeKey(textOf(text))
+    if (address !== 0 && this.keyNames.size < MAX_KEY_NAMES) {
+      this.keyNames.set(address, key)
+      vm.pinAt(T, this.keyNames.size, -2)
+    }
+    return key
   }
 
   /** `ao.resolve` / `ao.get` from Lua: through ctx.resolve, limited to the allowed devices. */

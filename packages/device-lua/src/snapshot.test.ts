@@ -1,4 +1,5 @@
 import { DeviceError, decodeMessage, encodeMessage, isMessage, type Message } from '@aonode/core'
+import { brotliDecompressSync, deflateRawSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
 import { assignment, definition, initialState, luaResolver } from './test-support/fixtures.ts'
 
@@ -52,6 +53,22 @@ describe('lua@5.3a snapshots', () => {
       const out = await compute(restored, 1, { action: 'Grow', count: 10 })
       expect(out['results']).toEqual(expected['results'])
     }
+  })
+
+  it('restores a snapshot of the first format (pages deflated) as well', async () => {
+    let live = await call(initialState(definition(HOARDER)), { path: 'init' })
+    live = await compute(live, 0, { action: 'Grow', count: 500 })
+    const snapshot = (await resolver.resolve(
+      { ...live, device: 'lua@5.3a' },
+      'snapshot',
+    )) as Message
+    expect(snapshot['format']).toBe('aonode-lua-heap-2')
+    const heap = brotliDecompressSync(snapshot['heap'] as Uint8Array)
+    const first = { ...snapshot, format: 'aonode-lua-heap-1', heap: deflateRawSync(heap) }
+    const expected = await compute(live, 1, { action: 'Grow', count: 10 })
+    const out = await compute(await restore(live, first), 1, { action: 'Grow', count: 10 })
+    expect(out['results']).toEqual(expected['results'])
+    expect(out['results']).toMatchObject({ output: { kept: 510 } })
   })
 
   it('refuses a snapshot that is not one of its own with a 400', async () => {

@@ -417,16 +417,16 @@ export class LuaVm {
   }
 
   /**
-   * An address that stays the value's own while the value is pinned: a table's, or a long string's
-   * bytes (short strings are cheap to read again). 0 for anything else.
+   * An address that stays the value's own while the value is pinned: a table's, or a string's
+   * (Lua never moves objects, and equal short strings are one object). 0 for anything else.
    */
   identity(L: Pointer, idx: number): number {
-    const lua = this.lua
-    const type = lua._lua_type(L, idx)
-    if (type === T_TABLE) return lua._lua_topointer(L, idx)
-    if (type !== T_STRING) return 0
-    const ptr = lua._lua_tolstring(L, idx, this.s.out)
-    return (this.heap32()[this.s.out >> 2] as number) > 64 ? ptr : 0
+    const type = this.lua._lua_type(L, idx)
+    return type === T_TABLE
+      ? this.lua._lua_topointer(L, idx)
+      : type === T_STRING
+        ? this.lua._lua_tolstring(L, idx, 0)
+        : 0
   }
 
   /** Keeps `pinned[key] = value at idx` so a table the host pushed keeps its address while tracked. */
@@ -437,6 +437,16 @@ export class LuaVm {
     this.pushString(L, key)
     lua._lua_pushvalue(L, abs)
     lua._lua_rawset(L, -3)
+    lua._lua_settop(L, -2)
+  }
+
+  /** Keeps `pinned[n] = value at idx` (integer slots, apart from `pin`'s string keys). */
+  pinAt(L: Pointer, n: number, idx: number): void {
+    const lua = this.lua
+    const abs = lua._lua_absindex(L, idx)
+    lua._lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(this.s.pinned))
+    lua._lua_pushvalue(L, abs)
+    lua._lua_rawseti(L, -2, BigInt(n))
     lua._lua_settop(L, -2)
   }
 
