@@ -26,6 +26,11 @@ export const INLINE_LIMIT = 4096
 export interface ReadOptions {
   /** Leave nested messages and large binaries as `Link`s (read them with `readById`). */
   readonly lazy?: boolean
+  /**
+   * Read only a record of this message: a record stored outside `messages/` (`WritePlan#record`)
+   * names its ID, and a different one reads as absent (its key was rewritten with another message).
+   */
+  readonly id?: string
 }
 
 export const messageKey = (messageId: string): string => `messages/${messageId}`
@@ -70,6 +75,17 @@ export class WritePlan {
     return this.tree(message, tabmId(tabm), tabm, children)
   }
 
+  /**
+   * Plans `message`'s nested messages and large binaries, and returns its ID and its record (which
+   * names the ID: `[keys, nested, data, ID]`) for the caller to store under a key of its own
+   * instead of `messages/<ID>`.
+   */
+  record(message: Message): { readonly id: string; readonly value: Uint8Array } {
+    const { tabm, children } = toTABM(message)
+    const messageId = tabmId(tabm)
+    return { id: messageId, value: this.encodeRecord(message, tabm, children, messageId) }
+  }
+
   private tree(
     message: Message,
     messageId: string,
@@ -79,6 +95,17 @@ export class WritePlan {
     const key = messageKey(messageId)
     if (this.planned.has(key) || hasValue(this.store, key)) return messageId
     this.planned.add(key)
+    this.ops.push({ op: 'put', key, value: this.encodeRecord(message, tabm, children) })
+    return messageId
+  }
+
+  /** The record of `message` (its children planned); with `ownId` when stored outside `messages/`. */
+  private encodeRecord(
+    message: Message,
+    tabm: TABM,
+    children: ReadonlyMap<string, TABM>,
+    ownId?: string,
+  ): Uint8Array {
     const keys = Object.create(null) as Record<string, Value>
     const nested: string[] = []
     const data: string[] = []
@@ -99,8 +126,7 @@ export class WritePlan {
         keys[name] = value
       }
     }
-    this.ops.push({ op: 'put', key, value: encodeValue([keys, nested, data]) })
-    return messageId
+    return encodeValue(ownId === undefined ? [keys, nested, data] : [keys, nested, data, ownId])
   }
 
   /** Plans a binary under `data/<sha256>` and returns the hash. */
@@ -231,20 +257,32 @@ export function readMessageAt(
   const record = store.read(key)
   if (record === undefined) return undefined
   const message = fromRecord(store, record, key, options)
+  if (message === undefined) return undefined
   return cache?.add(key, message, record.byteLength) === true ? { ...message } : message
 }
 
 const isDataKey = (key: string): boolean => key.startsWith('data/')
 
-function fromRecord(store: Store, record: Uint8Array, at: string, options: ReadOptions): Message {
+/** The message in `record`; undefined when it names another ID than `options.id`. */
+function fromRecord(
+  store: Store,
+  record: Uint8Array,
+  at: string,
+  options: ReadOptions,
+): Message | undefined {
   const decoded = decodeValue(record)
-  if (!Array.isArray(decoded) || decoded.length !== 3 || !isMessage(decoded[0])) {
+  if (
+    !Array.isArray(decoded) ||
+    (decoded.length !== 3 && (decoded.length !== 4 || typeof decoded[3] !== 'string')) ||
+    !isMessage(decoded[0])
+  ) {
     throw corrupt(at, 'not a message record')
   }
-  const [keys, nested, data] = decoded as [Record<string, Value>, Value, Value]
+  const [keys, nested, data, ownId] = decoded as [Record<string, Value>, Value, Value, string?]
+  if (options.id !== undefined && ownId !== undefined && ownId !== options.id) return undefined
   if (options.lazy === true) return keys
   for (const name of names(nested, at)) {
-    const child = readMessageAt(store, messageKey(linkId(keys[name], at)), options)
+    const child = readMessageAt(store, messageKey(linkId(keys[name], at)))
     if (child === undefined) throw corrupt(at, `nested message "${name}" is missing`)
     keys[name] = child
   }

@@ -1,7 +1,7 @@
 import { id, Live, type Message, type Store } from '@aonode/core'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { backends } from './fixtures/backends.ts'
-import { messageKey } from './message-cache.ts'
+import { messageKey, writeMessage } from './message-cache.ts'
 import { latestResult, listSlots, readResult, writeResult, writeResults } from './results.ts'
 
 const PID = 'p'.repeat(43)
@@ -89,10 +89,46 @@ describe.each(backends)('process results on the $name store', (backend) => {
     expect(ids).toEqual([id(state(0)), id(state(1))])
     expect(readResult(store, PID, { slot: 1 })).toEqual(state(1))
     expect(readResult(store, PID, { id: id(state(0)) })).toEqual(state(0))
-    // One record per state; the nested message holding a large binary keeps its own record.
-    expect(store.type(messageKey(id(state(1))))).toBe('value')
+    // One record per state, at its slot; the nested message holding a large binary keeps its own.
+    expect(store.type(`computed/${PID}/slot/000000000001`)).toBe('value')
+    expect(store.type(messageKey(id(state(1))))).toBeUndefined()
     expect(store.type(messageKey(id(state(1)['results'] as Message)))).toBeUndefined()
     expect(store.type(messageKey(id({ blob: big })))).toBe('value')
+  })
+
+  it('stores two entries per slot: the record at the slot and the state ID link', async () => {
+    const [stateId] = await writeResults(store, [
+      { process: PID, slot: 4, result: result(4), snapshot: snapshot(4) },
+    ])
+    expect(store.list(`computed/${PID}`)).toEqual([stateId, 'slot', 'snapshot'].sort())
+    expect(store.resolve(`computed/${PID}/${stateId}`)).toBe(`computed/${PID}/slot/000000000004`)
+    expect(store.list('messages')).toEqual([])
+  })
+
+  it('reads a rewritten slot by its new state ID only', async () => {
+    const first = await writeResult(store, { process: PID, slot: 2, result: result(2) })
+    const second = await writeResult(store, { process: PID, slot: 2, result: result(20) })
+    expect(readResult(store, PID, { slot: 2 })).toEqual(result(20))
+    expect(readResult(store, PID, { id: second })).toEqual(result(20))
+    expect(readResult(store, PID, { id: first })).toBeUndefined()
+  })
+
+  it('reads slots written in the earlier layout (links to messages/<ID>)', async () => {
+    const stateId = await writeMessage(store, result(5))
+    const snapshotId = await writeMessage(store, snapshot(5))
+    await store.batch([
+      { op: 'link', key: `computed/${PID}/slot/000000000005`, target: messageKey(stateId) },
+      { op: 'link', key: `computed/${PID}/snapshot/000000000005`, target: messageKey(snapshotId) },
+      { op: 'link', key: `computed/${PID}/${stateId}`, target: messageKey(stateId) },
+    ])
+    expect(readResult(store, PID, { slot: 5 })).toEqual(result(5))
+    expect(readResult(store, PID, { id: stateId })).toEqual(result(5))
+    expect(latestResult(store, PID, { withSnapshot: true })).toEqual({
+      slot: 5,
+      result: result(5),
+      snapshot: snapshot(5),
+    })
+    expect(listSlots(store, PID)).toEqual([5])
   })
 
   it('writes nothing when any part of a result is bad', async () => {

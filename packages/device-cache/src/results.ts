@@ -1,13 +1,17 @@
 import { badRequest, toInteger, type Message, type Store, type Value } from '@aonode/core'
 import { checkId, MAX_SLOT, slotKey, SLOT_DIGITS } from './keys.ts'
-import { messageKey, readMessageAt, WritePlan } from './message-cache.ts'
+import { readMessageAt, WritePlan } from './message-cache.ts'
 
 /**
  * Process results (for process@1.0), HyperBEAM's `dev_process_cache` layout:
  *
- *   computed/<PID>/slot/<slot>      -> link to messages/<state ID>     (slot zero-padded to 12 digits)
- *   computed/<PID>/snapshot/<slot>  -> link to messages/<snapshot ID>
- *   computed/<PID>/<state ID>       -> link to messages/<state ID>
+ *   computed/<PID>/slot/<slot>      the state's record, naming its ID (slot zero-padded to 12 digits)
+ *   computed/<PID>/snapshot/<slot>  the snapshot's record
+ *   computed/<PID>/<state ID>       -> link to computed/<PID>/slot/<slot>
+ *
+ * Two entries per slot: the records live at their slot rather than under `messages/<ID>` plus a
+ * link, and a state ID whose slot was rewritten with another state reads as absent.
+ * (Data written before kept the slot entries as links to `messages/<ID>`; those still read.)
  */
 export interface ResultWrite {
   readonly process: string
@@ -71,16 +75,20 @@ export async function writeResults(
   // Small nested messages of a result (e.g. `results/output`) live in its record: fewer store writes.
   const plan = new WritePlan(store, { inlineSmall: true })
   const stateIds = checked.map(({ pid, slot, result, snapshot }) => {
-    const stateId = plan.message(result)
+    const state = plan.record(result)
+    const entry = slotEntry(pid, slot)
     plan.ops.push(
-      { op: 'link', key: slotEntry(pid, slot), target: messageKey(stateId) },
-      { op: 'link', key: `${computed(pid)}/${stateId}`, target: messageKey(stateId) },
+      { op: 'put', key: entry, value: state.value },
+      { op: 'link', key: `${computed(pid)}/${state.id}`, target: entry },
     )
     if (snapshot !== undefined) {
-      const snapshotId = plan.message(snapshot)
-      plan.ops.push({ op: 'link', key: snapshotEntry(pid, slot), target: messageKey(snapshotId) })
+      plan.ops.push({
+        op: 'put',
+        key: snapshotEntry(pid, slot),
+        value: plan.record(snapshot).value,
+      })
     }
-    return stateId
+    return state.id
   })
   await plan.commit()
   return stateIds
@@ -93,9 +101,9 @@ export function readResult(
   at: { readonly slot: number } | { readonly id: string },
 ): Message | undefined {
   const pid = checkId(process, 'process')
-  const key =
-    'slot' in at ? slotEntry(pid, checkSlot(at.slot)) : `${computed(pid)}/${checkId(at.id, 'id')}`
-  return readMessageAt(store, key)
+  if ('slot' in at) return readMessageAt(store, slotEntry(pid, checkSlot(at.slot)))
+  const stateId = checkId(at.id, 'id')
+  return readMessageAt(store, `${computed(pid)}/${stateId}`, { id: stateId })
 }
 
 /** The newest slot at or below `to` (with a snapshot when `withSnapshot`), or undefined. */
