@@ -92,6 +92,29 @@ figures.push(
       await store.close()
       return perSecond(COUNT, ms)
     },
+    { runs: 3, warmup: 1 },
+  ),
+)
+
+figures.push(
+  await measure(
+    `lmdb durable store puts (1 KB encoded message, batches of ${BATCH.toLocaleString('en')}, ${BATCHES_IN_FLIGHT} in flight)`,
+    'puts/s',
+    async () => {
+      const batches = Array.from({ length: COUNT / BATCH }, (_, b) =>
+        Array.from({ length: BATCH }, (_, i) => ({
+          op: 'put' as const,
+          key: `messages/${randomBytes(32).toString('base64url')}`,
+          value: encodeMessage(message(b * BATCH + i)),
+        })),
+      )
+      const { store } = freshStore()
+      const started = performance.now()
+      await writeAll(batches, (batch) => store.batch(batch), BATCHES_IN_FLIGHT)
+      const ms = performance.now() - started
+      await store.close()
+      return perSecond(COUNT, ms)
+    },
     { runs: 3, warmup: 1, goal: { op: '>=', value: 50_000, issue: 3 } },
   ),
 )
