@@ -267,8 +267,7 @@ export class ProcessWorker {
    */
   private async computeRun(run: Message[], ctx: ResolveContext): Promise<void> {
     const first = this.atSlot + 1
-    const input: Record<string, Value> = { ...(this.state as Message), device: this.execution }
-    delete input['results']
+    const input = this.executionInput()
     let outcomes: Value[]
     try {
       const out = await ctx.resolve(input, { path: COMPUTE_BATCH_KEY, assignments: run })
@@ -302,13 +301,21 @@ export class ProcessWorker {
     }
   }
 
+  /** The live state as the execution device's base: its device, without the last `results`. */
+  private executionInput(): Message {
+    // Not spread and `delete`: that leaves a dictionary-mode object, several times slower per slot.
+    // eslint-disable-next-line @typescript-eslint/no-unused-vars
+    const { results, ...input }: Record<string, Value> = this.state as Message
+    input['device'] = this.execution
+    return input
+  }
+
   /**
    * Applies one assignment. An execution error becomes this slot's `results/error`; the state
    * (and the live handles) stay as they were, so later slots still compute.
    */
   private async computeSlot(assignment: Message, ctx: ResolveContext): Promise<void> {
-    const input: Record<string, Value> = { ...(this.state as Message), device: this.execution }
-    delete input['results']
+    const input = this.executionInput()
     let out: Value
     try {
       out = await ctx.resolve(input, { ...assignment, path: 'compute' })
