@@ -9,7 +9,7 @@ import { readMessage } from './message-cache.ts'
 const bytes = (text: string): Uint8Array => new TextEncoder().encode(text)
 const text = (value: Uint8Array | undefined): string | undefined =>
   value === undefined ? undefined : new TextDecoder().decode(value)
-const big = (fill: string): Uint8Array => bytes(fill.repeat(200))
+const big = (fill: string): Uint8Array => bytes(fill.repeat(300))
 
 /** Reads the data directory with lmdb itself (the store must be closed). */
 async function onDisk(dir: string): Promise<{ blobs: number[]; entries: Map<string, number> }> {
@@ -40,11 +40,11 @@ describe('lmdb split layout', () => {
   it('keeps tiny values inline and larger ones in blobs, behind a pointer', async () => {
     const store = createLmdbStore({ path: dir })
     await store.batch([
-      { op: 'put', key: 'tiny', value: bytes('x'.repeat(63)) },
-      { op: 'put', key: 'large', value: bytes('y'.repeat(64)) },
+      { op: 'put', key: 'tiny', value: bytes('x'.repeat(255)) },
+      { op: 'put', key: 'large', value: bytes('y'.repeat(256)) },
       { op: 'link', key: 'alias', target: 'large' },
     ])
-    expect(text(store.read('alias'))).toBe('y'.repeat(64))
+    expect(text(store.read('alias'))).toBe('y'.repeat(256))
     await store.close()
     const { blobs, entries } = await onDisk(dir)
     expect(Object.fromEntries(entries)).toEqual({ tiny: 0, large: 2, alias: 1 })
@@ -63,9 +63,9 @@ describe('lmdb split layout', () => {
     await store.write('b', bytes('small now'))
     await store.link('c', 'a')
     await store.batch([{ op: 'delete', key: 'd' }])
-    expect(text(store.read('a'))).toBe('A'.repeat(200))
+    expect(text(store.read('a'))).toBe('A'.repeat(300))
     expect(text(store.read('b'))).toBe('small now')
-    expect(text(store.read('c'))).toBe('A'.repeat(200))
+    expect(text(store.read('c'))).toBe('A'.repeat(300))
     expect(store.read('d')).toBeUndefined()
     await store.close()
     // Only a's new blob is left: the four first blobs (0..3) are gone.
@@ -84,12 +84,12 @@ describe('lmdb split layout', () => {
         { op: 'put', key: 'k', value: big('4') },
       ]),
     ])
-    expect(text(store.read('k'))).toBe('4'.repeat(200))
+    expect(text(store.read('k'))).toBe('4'.repeat(300))
     // Two turns in flight at once: the second frees the blob the first one writes.
     const first = store.write('k', big('5'))
     await Promise.resolve()
     await Promise.all([first, store.write('k', big('6'))])
-    expect(text(store.read('k'))).toBe('6'.repeat(200))
+    expect(text(store.read('k'))).toBe('6'.repeat(300))
     await store.close()
     expect((await onDisk(dir)).blobs).toEqual([6])
   })
@@ -106,9 +106,9 @@ describe('lmdb split layout', () => {
 
     const second = createLmdbStore({ path: dir })
     await second.write('three', big('4'))
-    expect(text(second.read('one'))).toBe('3'.repeat(200))
-    expect(text(second.read('two'))).toBe('2'.repeat(200))
-    expect(text(second.read('three'))).toBe('4'.repeat(200))
+    expect(text(second.read('one'))).toBe('3'.repeat(300))
+    expect(text(second.read('two'))).toBe('2'.repeat(300))
+    expect(text(second.read('three'))).toBe('4'.repeat(300))
     await second.close()
     expect((await onDisk(dir)).blobs).toEqual([1, 2, 3])
   })
@@ -132,7 +132,7 @@ describe('lmdb split layout', () => {
     expect(store.list('')).toEqual(['commitments', 'messages', 'plain'])
     // Overwriting an old inline value frees nothing and moves it to blobs.
     await store.write('plain', big('n'))
-    expect(text(store.read('plain'))).toBe('n'.repeat(200))
+    expect(text(store.read('plain'))).toBe('n'.repeat(300))
     await store.close()
     const { blobs, entries } = await onDisk(dir)
     expect(blobs).toEqual([0])

@@ -14,7 +14,7 @@ export interface LmdbStoreOptions {
   /** Page size of a new environment in bytes (default 8,192: measured the least disk per 1 KB message). */
   readonly pageSize?: number
   /**
-   * Values shorter than this many bytes stay inline under their key (default 64); longer ones go to
+   * Values shorter than this many bytes stay inline under their key (default 256); longer ones go to
    * the `blobs` database, appended under a sequence number, with a 9-byte pointer under the key.
    */
   readonly inlineBelow?: number
@@ -35,7 +35,7 @@ const POINTER_BYTES = 1 + SEQUENCE_BYTES
  */
 export const BLOBS_DB = '/blobs'
 
-const DEFAULT_INLINE_BELOW = 64
+const DEFAULT_INLINE_BELOW = 256
 const APPEND = { append: true } as const
 
 /**
