@@ -386,41 +386,75 @@ figures.push(
   ),
 )
 
-/** One aos workload's per-run figures: device batched, device per message, ao-loader. */
+type Variant = 'batched' | 'each' | 'bare'
+const VARIANTS: readonly Variant[] = ['batched', 'each', 'bare']
+
+/** One aos workload: the device's rate per variant, each paired with an ao-loader run just before. */
 interface Side {
-  batched: number[]
-  each: number[]
-  loader: number[]
+  readonly device: Record<Variant, number[]>
+  readonly loader: Record<Variant, number[]>
 }
-const side = (): Side => ({ batched: [], each: [], loader: [] })
+const side = (): Side => ({
+  device: { batched: [], each: [], bare: [] },
+  loader: { batched: [], each: [], bare: [] },
+})
 const EVALS = 300
 
-function sideFigures(title: string, loaderName: string, s: Side): Figure[] {
-  const ratio = (values: number[]): number[] => values.map((d, i) => d / (s.loader[i] as number))
-  return [
+/** How the device computes and keeps the results in each variant. */
+const variantWork = (process: Process, variant: Variant) => (list: Message[]) =>
+  variant === 'batched'
+    ? computeRuns(process, list, RUN)
+    : variant === 'each'
+      ? computeEach(process, list)
+      : computeRuns(process, list, RUN, false)
+
+/** One interleaved round: per variant an ao-loader run, then the device on the same messages. */
+async function round(
+  s: Side,
+  process: Process,
+  body: (i: number) => Message,
+  loader: () => Promise<number | undefined>,
+  keep: boolean,
+): Promise<void> {
+  for (const variant of VARIANTS) {
+    const paired = await loader()
+    const measured = await rate(process, EVALS, body, variantWork(process, variant))
+    if (!keep) continue
+    s.device[variant].push(measured)
+    if (paired !== undefined) s.loader[variant].push(paired)
+  }
+}
+
+const VARIANT_NAMES: Record<Variant, string> = {
+  batched: `compute-batch of ${RUN}, results durable in LMDB`,
+  each: `one compute per message, results durable in LMDB (a commit per ${RUN})`,
+  bare: `compute-batch of ${RUN}, results only encoded (no store)`,
+}
+
+function sideFigures(title: string, loaderName: string | undefined, s: Side): Figure[] {
+  const out = VARIANTS.map((v) =>
+    figure(`${title}: wasm64@1.0 ${VARIANT_NAMES[v]}`, 'msg/s', s.device[v]),
+  )
+  if (loaderName === undefined) return out
+  out.push(
     figure(
-      `${title}: wasm64@1.0 compute-batch of ${RUN}, results durable in LMDB`,
+      `${title}: ${loaderName}`,
       'msg/s',
-      s.batched,
+      VARIANTS.flatMap((v) => s.loader[v]),
     ),
-    figure(
-      `${title}: wasm64@1.0 one compute per message, results durable in LMDB (a commit per 100)`,
-      'msg/s',
-      s.each,
-    ),
-    figure(`${title}: ${loaderName}`, 'msg/s', s.loader),
-    figure(
-      `${title}: wasm64@1.0 compute-batch (results durable) ÷ ao-loader fastest mode (per run)`,
-      '×',
-      ratio(s.batched),
-      { op: '>=', value: 1, issue: 5 },
-    ),
-    figure(
-      `${title}: wasm64@1.0 compute per message (results durable) ÷ ao-loader fastest mode (per run)`,
-      '×',
-      ratio(s.each),
-    ),
-  ]
+  )
+  for (const v of VARIANTS) {
+    const ratios = s.device[v].map((d, i) => d / (s.loader[v][i] as number))
+    out.push(
+      figure(
+        `${title}: wasm64@1.0 ${VARIANT_NAMES[v]} ÷ ao-loader fastest mode (the run just before)`,
+        '×',
+        ratios,
+        v === 'batched' ? { op: '>=', value: 1, issue: 5 } : undefined,
+      ),
+    )
+  }
+  return out
 }
 
 // aos wasm32, side by side with ao-loader on the same module and messages.
@@ -435,21 +469,21 @@ const eval32 = side()
 const add32 = side()
 for (let run = 0; run < 6; run++) {
   // Interleaved so that noise from other work on the machine hits both alike; run 0 is warm-up.
-  const measured = [
-    await rate(aos32, EVALS, evalBody, (list) => computeRuns(aos32, list, RUN)),
-    await rate(aos32, EVALS, evalBody, (list) => computeEach(aos32, list)),
-    await loaderRate(unsafeLoader, EVALS, () => aoMessage(evalTags, EVAL)),
-    await rate(aos32, EVALS, addBody, (list) => computeRuns(aos32, list, RUN)),
-    await rate(aos32, EVALS, addBody, (list) => computeEach(aos32, list)),
-    await loaderRate(unsafeLoader, EVALS, (i) => aoMessage(addTags(i), '')),
-  ] as const
-  if (run === 0) continue
-  eval32.batched.push(measured[0])
-  eval32.each.push(measured[1])
-  eval32.loader.push(measured[2])
-  add32.batched.push(measured[3])
-  add32.each.push(measured[4])
-  add32.loader.push(measured[5])
+  const keep = run > 0
+  await round(
+    eval32,
+    aos32,
+    evalBody,
+    () => loaderRate(unsafeLoader, EVALS, () => aoMessage(evalTags, EVAL)),
+    keep,
+  )
+  await round(
+    add32,
+    aos32,
+    addBody,
+    () => loaderRate(unsafeLoader, EVALS, (i) => aoMessage(addTags(i), '')),
+    keep,
+  )
 }
 // ao-loader's default mode copies the whole memory in and out per message: a few messages suffice.
 const defaultLoader = await aoLoader(false)
@@ -474,48 +508,19 @@ const loader64 = await startLoader64()
 const eval64 = side()
 const add64 = side()
 for (let run = 0; run < 6; run++) {
-  const measured = [
-    await rate(aos64, EVALS, evalBody, (list) => computeRuns(aos64, list, RUN)),
-    await rate(aos64, EVALS, evalBody, (list) => computeEach(aos64, list)),
-    await loader64?.rate('eval', EVALS),
-    await rate(aos64, EVALS, addBody, (list) => computeRuns(aos64, list, RUN)),
-    await rate(aos64, EVALS, addBody, (list) => computeEach(aos64, list)),
-    await loader64?.rate('add', EVALS),
-  ] as const
-  if (run === 0) continue
-  eval64.batched.push(measured[0])
-  eval64.each.push(measured[1])
-  add64.batched.push(measured[3])
-  add64.each.push(measured[4])
-  if (measured[2] !== undefined) eval64.loader.push(measured[2])
-  if (measured[5] !== undefined) add64.loader.push(measured[5])
+  const keep = run > 0
+  await round(eval64, aos64, evalBody, async () => loader64?.rate('eval', EVALS), keep)
+  await round(add64, aos64, addBody, async () => loader64?.rate('add', EVALS), keep)
 }
 loader64?.close()
-if (loader64 !== undefined) {
-  const name = `ao-loader UNSAFE_MEMORY (Node ${loader64.version} --experimental-wasm-memory64, child process)`
-  figures.push(
-    ...sideFigures('aos wasm64 Eval "return 1 + 1"', name, eval64),
-    ...sideFigures('aos wasm64 handler updating a table', name, add64),
-  )
-} else {
-  for (const [title, s] of [
-    ['aos wasm64 Eval "return 1 + 1"', eval64],
-    ['aos wasm64 handler updating a table', add64],
-  ] as const) {
-    figures.push(
-      figure(
-        `${title}: wasm64@1.0 compute-batch of ${RUN}, results durable in LMDB`,
-        'msg/s',
-        s.batched,
-      ),
-      figure(
-        `${title}: wasm64@1.0 one compute per message, results durable in LMDB (a commit per 100)`,
-        'msg/s',
-        s.each,
-      ),
-    )
-  }
-}
+const name64 =
+  loader64 === undefined
+    ? undefined
+    : `ao-loader UNSAFE_MEMORY (Node ${loader64.version} --experimental-wasm-memory64, child process)`
+figures.push(
+  ...sideFigures('aos wasm64 Eval "return 1 + 1"', name64, eval64),
+  ...sideFigures('aos wasm64 handler updating a table', name64, add64),
+)
 
 // The cost of undoing a message (Error → rebuild from the base + journal replay) and of a snapshot.
 figures.push(
