@@ -1,7 +1,7 @@
 import { createRegistry, createResolver, defineDevice, DeviceError } from '@aonode/core'
 import { pino } from 'pino'
 import { describe, expect, it } from 'vitest'
-import { createApp, type AppRequest } from './app.ts'
+import { createApp, encodeResult, type AppRequest } from './app.ts'
 import { createMetaDevice } from './meta.ts'
 import { createMetrics } from './metrics.ts'
 
@@ -168,5 +168,35 @@ describe('app.handle (no sockets)', () => {
     expect(text).toContain('aonode_http_requests_total{method="GET",status="200"} 1')
     expect(text).toContain('aonode_http_requests_total{method="GET",status="404"} 1')
     expect(text).toContain('aonode_http_request_duration_seconds_count 2')
+  })
+})
+
+describe('encodeResult', () => {
+  it('sends short scalar keys as headers, never reserved, malformed or long ones', () => {
+    const message = {
+      process: 'p'.repeat(43),
+      slot: 7,
+      big: 12345678901234567890n,
+      'set-cookie': 'a=b',
+      'content-encoding': 'gzip',
+      'private-note': 'priv keys never leave',
+      note: 'kept',
+      'Bad Name': 'x',
+      line: 'a\nb',
+      long: 'x'.repeat(1025),
+      huge: 10n ** 1100n,
+      nested: { a: 'b' },
+    }
+    for (let answer = 0; answer < 2; answer++) {
+      const { headers } = encodeResult(message)
+      const { 'content-type': type, ...fromKeys } = headers
+      expect(type).toBe('application/json')
+      expect(fromKeys).toEqual({
+        process: 'p'.repeat(43),
+        slot: '7',
+        big: '12345678901234567890',
+        note: 'kept',
+      })
+    }
   })
 })

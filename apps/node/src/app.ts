@@ -344,12 +344,10 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 
 /** A scheduled message comes back as its assignment: `{slot, process, ...}`. */
 function isAssignment(url: string, result: Value): boolean {
-  const path = url.split('?')[0] ?? ''
-  return (
-    /(^|\/|~)schedule$/.test(path.split('/').pop() ?? '') &&
-    isMessage(result) &&
-    typeof result['slot'] === 'number'
-  )
+  if (!isMessage(result) || typeof result['slot'] !== 'number') return false
+  const query = url.indexOf('?')
+  const path = query === -1 ? url : url.slice(0, query)
+  return /(^|\/|~)schedule$/.test(path.slice(path.lastIndexOf('/') + 1))
 }
 
 /** A literal is the body as text; a message is JSON with nested messages inline. */
@@ -385,25 +383,37 @@ function statusOf(message: Message): number {
     : 200
 }
 
+/** Result keys already judged as header names (the same few keys come back on every answer). */
+const headerNames = new Map<string, boolean>()
+const MAX_JUDGED_HEADER_NAMES = 1024
+
+function allowedHeaderName(key: string): boolean {
+  let allowed = headerNames.get(key)
+  if (allowed === undefined) {
+    allowed =
+      HEADER_NAME.test(key) &&
+      !RESERVED_RESPONSE_HEADERS.has(key) &&
+      !RESERVED_RESPONSE_PREFIXES.some((prefix) => key.startsWith(prefix))
+    if (headerNames.size < MAX_JUDGED_HEADER_NAMES) headerNames.set(key, allowed)
+  }
+  return allowed
+}
+
 /** Short scalar top-level keys also travel as headers (aoconnect reads `process` and `slot`). */
 function resultHeaders(message: Message): Record<string, string> {
   const headers: Record<string, string> = {}
   let count = 0
-  for (const [key, value] of Object.entries(message)) {
+  for (const key of Object.keys(message)) {
     if (count >= MAX_RESULT_HEADERS) break
+    const value = message[key]
     if (
-      !HEADER_NAME.test(key) ||
-      RESERVED_RESPONSE_HEADERS.has(key) ||
-      RESERVED_RESPONSE_PREFIXES.some((prefix) => key.startsWith(prefix))
+      (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'bigint') ||
+      !allowedHeaderName(key)
     )
       continue
-    const text =
-      typeof value === 'string'
-        ? value
-        : typeof value === 'number' || typeof value === 'bigint'
-          ? String(value)
-          : undefined
-    if (text !== undefined && text.length <= 1024 && HEADER_VALUE.test(text)) {
+    const text = typeof value === 'string' ? value : String(value)
+    // A number's text is printable ASCII: only text values need the character check.
+    if (text.length <= 1024 && (typeof value !== 'string' || HEADER_VALUE.test(text))) {
       headers[key] = text
       count += 1
     }

@@ -40,8 +40,9 @@ export function createMetrics(prefix = 'aonode_'): Metrics {
 
   return {
     count(name, by = 1) {
-      const key = checked(name)
-      values.set(key, (values.get(key) ?? 0) + by)
+      // Checked only when new: process@1.0 counts every computed slot.
+      const current = values.get(name) ?? values.get(checked(name)) ?? 0
+      values.set(name, current + by)
     },
     gauge(name, value) {
       values.set(checked(name), value)
