@@ -149,6 +149,23 @@ describe('lmdb split layout', () => {
     await again.close()
   })
 
+  it('fails a commit loudly (500) when another writer took its blob sequence numbers', async () => {
+    const store = createLmdbStore({ path: dir })
+    await store.write('mine', big('1'))
+    // Another writer (here lmdb itself, on the same environment) appends far ahead of this store.
+    const other = open<Buffer, string>({ path: dir, encoding: 'binary' })
+    const otherBlobs = other.openDB<Buffer, Buffer>(BLOBS_DB, {
+      encoding: 'binary',
+      keyEncoding: 'binary',
+    })
+    const ahead = Buffer.alloc(8)
+    ahead.writeUInt32BE(1000, 4)
+    await otherBlobs.put(ahead, Buffer.from('theirs'))
+    await expect(store.write('next', big('2'))).rejects.toMatchObject({ status: 500 })
+    await store.close()
+    await other.close()
+  })
+
   it('never lists the blobs database among the keys', async () => {
     const store = createLmdbStore({ path: dir })
     await store.write('-', bytes('below the name'))

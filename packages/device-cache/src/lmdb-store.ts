@@ -121,8 +121,9 @@ export function createLmdbStore(options: LmdbStoreOptions): Store {
 
   /**
    * Issues `ops` (already validated) as lmdb writes in this event turn, so they share one
-   * transaction, and returns the promise of the last one. Every value a put keeps is copied into one
-   * buffer for the whole batch: lmdb reads a value only when its write thread gets to it.
+   * transaction, and returns the promises of the last write and of every blob appended. Every value
+   * a put keeps is copied into one buffer for the whole batch: lmdb reads a value only when its
+   * write thread gets to it.
    */
   const issue = (ops: readonly StoreOp[], issued: [string, number | undefined][]) => {
     let bytes = 0
@@ -134,9 +135,11 @@ export function createLmdbStore(options: LmdbStoreOptions): Store {
     const slab = Buffer.allocUnsafe(bytes)
     let at = 0
     let last: Promise<boolean> | undefined
+    const appended: Promise<boolean>[] = []
     for (const op of ops) {
       const old = blobAt(op.key)
-      if (old !== undefined) void blobs.remove(sequenceKey(old))
+      // A failed transaction rejects every write in it; the caller hears it from `last`.
+      if (old !== undefined) blobs.remove(sequenceKey(old)).catch(ignore)
       let blob: number | undefined
       if (op.op === 'delete') {
         last = db.remove(op.key)
@@ -152,7 +155,7 @@ export function createLmdbStore(options: LmdbStoreOptions): Store {
         const value = slab.subarray(at, (at += op.value.byteLength))
         value.set(op.value)
         // Sequence numbers only grow, so MDB_APPEND holds: pages fill up instead of splitting in half.
-        void appendBlob(sequenceKey(blob), value, APPEND)
+        appended.push(appendBlob(sequenceKey(blob), value, APPEND))
         const pointer = slab.subarray(at, (at += POINTER_BYTES))
         pointer[0] = BLOB
         writeSequence(pointer, 1, blob)
@@ -161,7 +164,7 @@ export function createLmdbStore(options: LmdbStoreOptions): Store {
       pending.set(op.key, blob)
       issued.push([op.key, blob])
     }
-    return last
+    return { last, appended }
   }
 
   const backend: Backend = {
@@ -196,7 +199,15 @@ export function createLmdbStore(options: LmdbStoreOptions): Store {
       // This is much faster than a transaction callback, which must round-trip to the main thread.
       const issued: [string, number | undefined][] = []
       try {
-        await issue(ops, issued)
+        const { last, appended } = issue(ops, issued)
+        const [, ...stored] = await Promise.all([last, ...appended])
+        // An append refused as out of order: another store wrote this directory's blobs.
+        if (stored.includes(false)) {
+          throw new DeviceError(
+            'DEVICE_FAILED',
+            `blob sequence numbers of ${where} were taken by another writer: one store per data directory`,
+          )
+        }
       } finally {
         // Committed (or failed): the database answers for these keys again, unless a later write is pending.
         for (const [key, blob] of issued) {
@@ -221,6 +232,8 @@ function writeSequence(target: Buffer, at: number, sequence: number): void {
 function readSequence(source: Buffer, at: number): number {
   return source.readUInt32BE(at) * 2 ** 32 + source.readUInt32BE(at + 4)
 }
+
+function ignore(): void {}
 
 function* withoutBlobsName(keys: Iterable<string>): Iterable<string> {
   for (const key of keys) if (key !== BLOBS_DB) yield key
