@@ -111,7 +111,10 @@ async function schedule(node: Node, pid: string, count: number): Promise<void> {
 const now = async (node: Node, pid: string): Promise<Message> =>
   (await node.resolver.resolvePath(`/${pid}~process@1.0/now`)) as Message
 
-/** ms to compute everything scheduled on `pid` (one `now`) until every slot's result is durable. */
+/**
+ * ms to compute everything scheduled on `pid` (one `now`) until every slot's result is durable:
+ * `now` answers only then; the read-back of the last slot confirms it.
+ */
 async function timeNow(node: Node, pid: string): Promise<number> {
   const started = performance.now()
   const state = await now(node, pid)
