@@ -49,6 +49,11 @@ const script = (name: string): string => new URL(name, import.meta.url).pathname
 export interface Ceiling {
   /** Requests/s of the hello-world server in one run at this concurrency. */
   run(concurrency: number): Promise<number>
+  /**
+   * Latencies (ms) of one client of the hello-world server while `background` other clients load
+   * it: what the machine and the load generator alone add to a latency under load.
+   */
+  latenciesUnderLoad(background: number): Promise<number[]>
   /** The measured (not warm-up) ceiling runs paired so far, by concurrency. */
   readonly paired: ReadonlyMap<number, readonly number[]>
   /** Measures `once` like benchkit's `measure`, adding `ofCeiling` from paired runs. */
@@ -75,8 +80,25 @@ export async function startCeiling(session: Session): Promise<Ceiling> {
       })
     ).perSecond
   const paired = new Map<number, number[]>()
+  const latenciesUnderLoad = async (background: number): Promise<number[]> => {
+    const load = runLoad(client, {
+      method: 'GET',
+      path: () => '/',
+      concurrency: background,
+      durationMs: session.settings.runMs,
+    })
+    const measured = await runLoad(client, {
+      method: 'GET',
+      path: () => '/',
+      concurrency: 1,
+      durationMs: session.settings.runMs,
+    })
+    await load
+    return Array.from(measured.latenciesMs)
+  }
   return {
     run,
+    latenciesUnderLoad,
     paired,
     async measure(name, unit, concurrency, once, goal) {
       const values: number[] = []
@@ -222,9 +244,14 @@ export async function scheduleSection(
 
 /**
  * `now` latency on a warm process: alone, and with 16 other clients scheduling to another process
- * at the same time (the load a busy node sees).
+ * at the same time (the load a busy node sees). Beside it, the hello-world server's p99 with 16
+ * other clients: the part of a latency under load that the shared machine and client add.
  */
-export async function nowSection(session: Session, node: RunningNode): Promise<void> {
+export async function nowSection(
+  session: Session,
+  node: RunningNode,
+  ceiling: Ceiling,
+): Promise<void> {
   const warm = await anyProcess(node)
   const busy = await anyProcess(node)
   await sendMany(100, 16, () => schedule(node.client, warm.pid, uniqueMessage(warm.target)))
@@ -258,6 +285,16 @@ export async function nowSection(session: Session, node: RunningNode): Promise<v
       p99.push(percentile(latencies, 99))
     }
     const label = loaded ? 'under load (16 clients scheduling)' : 'idle'
+    if (loaded) {
+      const helloP99: number[] = []
+      for (let run = 0; run <= session.settings.runs; run++) {
+        const latencies = await ceiling.latenciesUnderLoad(16)
+        if (run > 0) helloP99.push(percentile(latencies, 99))
+      }
+      session.figures.push(
+        figure('node:http hello-world latency p99, 1 client beside 16 others', 'ms', helloP99),
+      )
+    }
     session.figures.push(figure(`now latency p50 ${label}`, 'ms', p50))
     session.figures.push(
       figure(

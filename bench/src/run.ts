@@ -86,7 +86,7 @@ async function main(): Promise<void> {
         try {
           const sections = {
             schedule: () => scheduleSection(session, node, ceiling),
-            now: () => nowSection(session, node),
+            now: () => nowSection(session, node, ceiling),
             compute: () => computeSection(session, node),
           }
           for (const [name, run] of Object.entries(sections))
