@@ -121,4 +121,23 @@ describe('createNode', () => {
     await closing
     await expect(fetch(`${url}/~meta@1.0/info`)).rejects.toThrow()
   })
+
+  it('answers with a declared length (not chunked), and none on a 204', async () => {
+    const aonode = await node({ devices: [probe], port: 0, host: '127.0.0.1' })
+    const url = await aonode.listen()
+    try {
+      for (const path of ['/~meta@1.0/info', '/~probe@1.0/computed', '/~nothing@1.0/x']) {
+        const response = await fetch(`${url}${path}`)
+        const bytes = new Uint8Array(await response.arrayBuffer())
+        expect(response.headers.get('transfer-encoding')).toBeNull()
+        expect(Number(response.headers.get('content-length'))).toBe(bytes.byteLength)
+        expect(bytes.byteLength).toBeGreaterThan(0)
+      }
+      const preflight = await fetch(`${url}/~meta@1.0/info`, { method: 'OPTIONS' })
+      expect(preflight.status).toBe(204)
+      expect(preflight.headers.get('content-length')).toBeNull()
+    } finally {
+      await aonode.close()
+    }
+  })
 })

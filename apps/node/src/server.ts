@@ -181,8 +181,19 @@ function rejectTooLarge(app: App, req: IncomingMessage, res: ServerResponse): vo
   req.resume()
 }
 
+/** Statuses whose answers carry no body, and so no `content-length` (RFC 9110 §8.6). */
+const NO_BODY = new Set([204, 304])
+
 function write(res: ServerResponse, response: AppResponse): void {
   if (res.headersSent) return
-  res.writeHead(response.status, response.headers)
-  res.end(response.body)
+  const { status, headers, body } = response
+  if (NO_BODY.has(status)) {
+    res.writeHead(status, headers)
+    res.end()
+    return
+  }
+  // A declared length: without it node frames every answer as chunked (more bytes, more writes).
+  const length = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength
+  res.writeHead(status, { ...headers, 'content-length': String(length) })
+  res.end(body)
 }
