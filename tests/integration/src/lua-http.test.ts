@@ -82,7 +82,7 @@ async function spawnLua(module: unknown, extra: Json = {}): Promise<string> {
 async function snapshotSlot(pid: string): Promise<unknown> {
   const latest = await get(`/~cache@1.0/latest?process=${pid}&require=snapshot`)
   expect(latest.status).toBe(200)
-  expect(latest.body['snapshot']).toMatchObject({ format: 'aonode-lua-heap-1' })
+  expect(latest.body['snapshot']).toMatchObject({ format: 'aonode-lua-heap-2' })
   return latest.body['slot']
 }
 
