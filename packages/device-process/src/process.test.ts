@@ -20,7 +20,7 @@ import {
 import { createDevices as createCacheDevices, createLmdbStore } from '@aonode/device-cache'
 import { createDevices as createSchedulerDevices } from '@aonode/device-scheduler'
 import { createTestExecDevice } from '@aonode/testkit'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { createDevices, type ProcessOptions } from './index.ts'
 
 const dirs: string[] = []
@@ -49,8 +49,8 @@ interface TestNode {
   close(): Promise<void>
 }
 
-/** Stands between process@1.0 and cache@1.0 `write-results` (delay it, fail it). */
-type ResultWriteHook = (write: () => Promise<Value>) => Promise<Value>
+/** Stands between process@1.0 and cache@1.0 `write-results` (delay it, fail it, watch it). */
+type ResultWriteHook = (write: () => Promise<Value>, req: Message) => Promise<Value>
 
 /** cache@1.0 whose `write-results` goes through `hook`. */
 function hookedCache(hook: ResultWriteHook): Device[] {
@@ -61,7 +61,7 @@ function hookedCache(hook: ResultWriteHook): Device[] {
       ...cache,
       keys: {
         ...cache.keys,
-        'write-results': (base, req, ctx) => hook(async () => writeResults(base, req, ctx)),
+        'write-results': (base, req, ctx) => hook(async () => writeResults(base, req, ctx), req),
       },
     })
   })
@@ -73,6 +73,7 @@ async function startNode(
   metrics?: MetricsHook,
   batch = false,
   resultWrites?: ResultWriteHook,
+  onBatch?: (assignments: Message[]) => void,
 ): Promise<TestNode> {
   const store = createLmdbStore({ path: dir })
   const exec = createTestExecDevice()
@@ -92,6 +93,7 @@ async function startNode(
         ? {
             async 'compute-batch'(base, req, ctx) {
               batches += 1
+              onBatch?.(req['assignments'] as Message[])
               const outcomes: Message[] = []
               let state = base
               for (const assignment of req['assignments'] as Message[]) {
@@ -281,7 +283,7 @@ describe('process@1.0', () => {
       i,
     }))
     const dir = tempDir()
-    const first = await startNode(dir, { snapshotEvery: 100 })
+    const first = await startNode(dir, { snapshotEvery: 100, snapshotMinIntervalMs: 0 })
     const pid = await spawn(first)
     for (const message of messages.slice(0, 250)) await schedule(first, pid, message)
     const live250 = publicState(await first.path(`/${pid}~process@1.0/now`))
@@ -289,14 +291,14 @@ describe('process@1.0', () => {
     await first.close()
 
     // Restart: `now` restores the newest snapshot (slot 250, taken at shutdown) and computes 30.
-    const second = await startNode(dir, { snapshotEvery: 100 })
+    const second = await startNode(dir, { snapshotEvery: 100, snapshotMinIntervalMs: 0 })
     const restored280 = publicState(await second.path(`/${pid}~process@1.0/now`))
     expect(second.computed()).toBe(30)
     expect(publicState(await second.path(`/${pid}~process@1.0/compute&slot=250`))).toEqual(live250)
     await second.close()
 
     // Another restart and one more message: restores slot 280 (the second shutdown's snapshot).
-    const third = await startNode(dir, { snapshotEvery: 100 })
+    const third = await startNode(dir, { snapshotEvery: 100, snapshotMinIntervalMs: 0 })
     await third.path(`/${pid}~process@1.0/schedule`, { method: 'POST', action: 'Increment' })
     const crashed = await startNode(tempDir(), { snapshotEvery: 0 })
     const replayPid = await spawn(crashed)
@@ -317,8 +319,13 @@ describe('process@1.0', () => {
       i,
     }))
     const batchedDir = tempDir()
-    const batched = await startNode(batchedDir, { snapshotEvery: 7 }, undefined, true)
-    const single = await startNode(tempDir(), { snapshotEvery: 7 })
+    const batched = await startNode(
+      batchedDir,
+      { snapshotEvery: 7, snapshotMinIntervalMs: 0 },
+      undefined,
+      true,
+    )
+    const single = await startNode(tempDir(), { snapshotEvery: 7, snapshotMinIntervalMs: 0 })
     for (const node of [batched, single]) {
       const pid = await spawn(node)
       for (const message of messages) await schedule(node, pid, message)
@@ -343,7 +350,12 @@ describe('process@1.0', () => {
     expect(failed['code']).toBe('UNPROCESSABLE')
     await batched.close()
     // A restart restores the snapshot stored at shutdown (slot 60): the batched states restore.
-    const restarted = await startNode(batchedDir, { snapshotEvery: 7 }, undefined, true)
+    const restarted = await startNode(
+      batchedDir,
+      { snapshotEvery: 7, snapshotMinIntervalMs: 0 },
+      undefined,
+      true,
+    )
     await schedule(restarted, pid, { action: 'Increment' })
     await schedule(single, pid, { action: 'Increment' })
     const path = `/${pid}~process@1.0/now`
@@ -351,9 +363,87 @@ describe('process@1.0', () => {
     expect(restarted.computed()).toBe(1)
   })
 
+  it('takes periodic snapshots at most every snapshotMinIntervalMs, every snapshotEvery slots when slow', async () => {
+    // Only performance.now() is faked: the worker's snapshot clock, advanced by hand.
+    vi.useFakeTimers({ toFake: ['performance'] })
+    try {
+      const node = await startNode(
+        tempDir(),
+        { snapshotEvery: 5, snapshotMinIntervalMs: 1000 },
+        undefined,
+        true,
+      )
+      const pid = await spawn(node)
+      const snapshotSlot = async (): Promise<Value | undefined> => {
+        const latest = { path: 'latest', process: pid, require: 'snapshot' }
+        return node.resolver.resolve({ device: 'cache@1.0' }, latest).then(
+          (found) => (found as Message)['slot'],
+          () => undefined,
+        )
+      }
+      const computeTo = async (messages: number): Promise<number> => {
+        for (let i = 0; i < messages; i++) await schedule(node, pid, { action: 'Increment' })
+        return (await node.path(`/${pid}~process@1.0/now/at-slot`)) as unknown as number
+      }
+      // A fast backlog (no time passes): no periodic snapshot, and one run, not one per 5 slots.
+      expect(await computeTo(22)).toBe(22)
+      expect(await snapshotSlot()).toBeUndefined()
+      expect(node.batches()).toBe(1)
+      // The interval passed: the next slot computed snapshots (slots 5, 10, ... were passed by).
+      vi.advanceTimersByTime(1000)
+      expect(await computeTo(3)).toBe(25)
+      expect(await snapshotSlot()).toBe(23)
+      // Within the interval again: none, however many multiples of 5 go by.
+      expect(await computeTo(10)).toBe(35)
+      expect(await snapshotSlot()).toBe(23)
+      // The interval passed and slots 25, 30, 35 went by since the last snapshot: the next slot.
+      vi.advanceTimersByTime(1000)
+      expect(await computeTo(1)).toBe(36)
+      expect(await snapshotSlot()).toBe(36)
+      // Slots arriving slowly: snapshotEvery applies (at slot 40, not at the first slot after a wait).
+      vi.advanceTimersByTime(1000)
+      expect(await computeTo(3)).toBe(39)
+      expect(await snapshotSlot()).toBe(36)
+      vi.advanceTimersByTime(1000)
+      expect(await computeTo(2)).toBe(41)
+      expect(await snapshotSlot()).toBe(40)
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
+  it('starts the next run before it hands the results of the previous one to the cache', async () => {
+    const events: string[] = []
+    const node = await startNode(
+      tempDir(),
+      { snapshotEvery: 0, maxRunSlots: 10 },
+      undefined,
+      true,
+      (write, req) => {
+        const first = ((req['results'] as Message[])[0] as Message)['slot'] as number
+        events.push(`write ${first}`)
+        return write()
+      },
+      (assignments) => events.push(`compute ${(assignments[0] as Message)['slot'] as number}`),
+    )
+    const pid = await spawn(node)
+    for (let i = 0; i < 39; i++) await schedule(node, pid, { action: 'Increment', i })
+    expect(await node.path(`/${pid}~process@1.0/now/count`)).toBe(39)
+    expect(events).toEqual([
+      'compute 0',
+      'compute 10',
+      'write 0',
+      'compute 20',
+      'write 10',
+      'compute 30',
+      'write 20',
+      'write 30',
+    ])
+  })
+
   it('restores from a periodic snapshot when the node stopped without one', async () => {
     const dir = tempDir()
-    const first = await startNode(dir, { snapshotEvery: 100 })
+    const first = await startNode(dir, { snapshotEvery: 100, snapshotMinIntervalMs: 0 })
     const pid = await spawn(first)
     for (let i = 0; i < 230; i++) await schedule(first, pid, { action: 'Increment', i })
     const live = publicState(await first.path(`/${pid}~process@1.0/compute&slot=180`))
@@ -372,7 +462,7 @@ describe('process@1.0', () => {
     await first.store.close()
     open.splice(open.indexOf(first), 1)
 
-    const second = await startNode(dir, { snapshotEvery: 100 })
+    const second = await startNode(dir, { snapshotEvery: 100, snapshotMinIntervalMs: 0 })
     // Slot 180's result is cached: no computation at all.
     expect(publicState(await second.path(`/${pid}~process@1.0/compute&slot=180`))).toEqual(live)
     expect(second.computed()).toBe(0)

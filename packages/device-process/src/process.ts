@@ -28,6 +28,16 @@ import {
 export type ProcessOptions = {
   /** Store an execution snapshot every N slots; 0 = only on eviction and shutdown (default 100). */
   readonly snapshotEvery?: number
+  /**
+   * Periodic snapshots at most this often, in ms (default 1,000): a backlog computed faster than
+   * `snapshotEvery` slots per interval snapshots once per interval; 0 = every `snapshotEvery` slots.
+   */
+  readonly snapshotMinIntervalMs?: number
+  /**
+   * Most slots computed in one run (one `compute-batch`, one `write-results` commit; default 100);
+   * the next run computes while this one's results are encoded and committed. 0 = up to `batchSize`.
+   */
+  readonly maxRunSlots?: number
   /** Live workers kept in memory (default 64). */
   readonly maxWorkers?: number
   /** Idle time before a worker is snapshotted and evicted, in ms (default 300,000). */
@@ -42,6 +52,8 @@ export type ProcessOptions = {
 
 export const DEFAULT_OPTIONS: Required<ProcessOptions> = {
   snapshotEvery: 100,
+  snapshotMinIntervalMs: 1000,
+  maxRunSlots: 100,
   maxWorkers: 64,
   idleMs: 300_000,
   batchSize: 1000,

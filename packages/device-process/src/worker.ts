@@ -22,6 +22,10 @@ import {
 export interface WorkerOptions {
   /** Store an execution snapshot every N slots (0: only on eviction and shutdown). */
   readonly snapshotEvery: number
+  /** Periodic snapshots at most this often (ms; 0: every `snapshotEvery` slots regardless). */
+  readonly snapshotMinIntervalMs: number
+  /** Most slots in one run: one `compute-batch` and one `write-results` commit (0: no cap). */
+  readonly maxRunSlots: number
   /** Assignments fetched from the scheduler per request. */
   readonly batchSize: number
   /** Slots whose result writes are in flight before the worker waits for them. */
@@ -64,6 +68,10 @@ export class ProcessWorker {
   private state: Message | undefined
   private atSlot = -1
   private lastSnapshot = -1
+  /** When the last snapshot was stored (or the worker loaded), `performance.now()` time. */
+  private lastSnapshotAt = 0
+  /** The slot of the current run that takes a periodic snapshot (its last slot), else -1. */
+  private snapshotSlot = -1
   private running: Promise<void> | undefined
   private queue: Message[] = []
   private queueAt = 0
@@ -156,21 +164,27 @@ export class ProcessWorker {
     if (this.failure !== undefined && this.failedFrom <= slot) throw this.failure
   }
 
+  /**
+   * Computes run after run up to `target`. A run's results are handed to the cache only once the
+   * next run has started computing: with a device that computes on another thread (wasm64@1.0),
+   * the main thread plans and encodes the result writes while the device computes.
+   */
   private async run(target: number, ctx: ResolveContext): Promise<void> {
     this.state ??= await this.load(target, ctx)
-    while (this.atSlot < target) {
-      const run = await this.nextAssignments(target, ctx)
-      try {
-        if (this.batching && run.length >= 2) await this.computeRun(run, ctx)
-        else for (const assignment of run) await this.computeSlot(assignment, ctx)
-      } finally {
-        // One store commit for the run's results, even when a slot's recording threw.
-        await this.sendWrites(ctx)
+    try {
+      while (this.atSlot < target) {
+        const run = await this.nextAssignments(target, ctx)
+        const computing = this.computeRun(run, ctx)
+        // The previous run's results (the new run records only once its computation answers).
+        // Then the event turn ends: LMDB commits them on its own thread.
+        await Promise.all([computing, this.sendWrites(ctx).then(nextTurn)])
+        if (this.failure !== undefined) throw this.failure
       }
-      if (this.failure !== undefined) throw this.failure
-      // Pipelining: the store commits this run on its own thread while the next one computes.
-      if (this.atSlot < target) await nextTurn()
+    } finally {
+      // One store commit for the last run's results, even when a slot's recording threw.
+      await this.sendWrites(ctx)
     }
+    if (this.failure !== undefined) throw this.failure
   }
 
   /** Restores the newest snapshot at or below `target`, else initialises the execution device. */
@@ -196,10 +210,12 @@ export class ProcessWorker {
       delete state['snapshot']
       this.atSlot = slot
       this.lastSnapshot = slot
+      this.lastSnapshotAt = performance.now()
       return state
     }
     const state = await this.execute(initialState(this.definition), { path: 'init' }, ctx)
     this.atSlot = -1
+    this.lastSnapshotAt = performance.now()
     return { ...state, device: PROCESS_DEVICE, 'at-slot': -1 }
   }
 
@@ -216,9 +232,10 @@ export class ProcessWorker {
   }
 
   /**
-   * The assignments from `atSlot + 1` on, fetched from the scheduler a batch at a time: a run of
-   * consecutive slots up to `target` that ends at the next snapshot slot (a snapshot reads the live
-   * instance, which only holds the last state of a batched run).
+   * The assignments from `atSlot + 1` on, fetched from the scheduler a batch at a time: a run of at
+   * most `maxRunSlots` consecutive slots up to `target` that ends at the snapshot slot when a
+   * periodic snapshot is due (a snapshot reads the live instance, which only holds the last state of
+   * a batched run).
    */
   private async nextAssignments(target: number, ctx: ResolveContext): Promise<Message[]> {
     const wanted = this.atSlot + 1
@@ -239,9 +256,11 @@ export class ProcessWorker {
         )
       }
     }
-    const every = this.options.snapshotEvery
+    this.snapshotSlot = this.dueSnapshotSlot(wanted)
+    const cap = this.options.maxRunSlots
+    const last = cap === 0 ? target : Math.min(target, wanted + cap - 1)
     const run: Message[] = []
-    for (let slot = wanted; slot <= target && this.queueAt < this.queue.length; slot++) {
+    for (let slot = wanted; slot <= last && this.queueAt < this.queue.length; slot++) {
       const assignment = this.queue[this.queueAt] as Message
       const assigned = toInteger(getOwn(assignment, 'slot'))
       if (assigned !== slot) {
@@ -255,17 +274,33 @@ export class ProcessWorker {
       }
       run.push(assignment)
       this.queueAt++
-      if (every > 0 && slot % every === 0) break
+      if (slot === this.snapshotSlot) break
     }
     return run
   }
 
   /**
+   * The slot from `wanted` on that takes the next periodic snapshot, or -1 when none is due yet:
+   * the first slot at or past the next multiple of `snapshotEvery` after the last snapshot, once
+   * `snapshotMinIntervalMs` has passed since it (checked as each run is planned).
+   */
+  private dueSnapshotSlot(wanted: number): number {
+    const { snapshotEvery: every, snapshotMinIntervalMs: interval } = this.options
+    if (every === 0) return -1
+    if (interval > 0 && performance.now() - this.lastSnapshotAt < interval) return -1
+    return Math.max(wanted, (Math.floor(this.lastSnapshot / every) + 1) * every)
+  }
+
+  /**
    * Applies a run of assignments with the execution device's `compute-batch` (one call), recording
    * each slot as `computeSlot` would. Without that key, or when it refuses the run before applying
-   * any of it, the run is computed slot by slot.
+   * any of it, or for a single slot, the run is computed slot by slot.
    */
   private async computeRun(run: Message[], ctx: ResolveContext): Promise<void> {
+    if (!this.batching || run.length < 2) {
+      for (const assignment of run) await this.computeSlot(assignment, ctx)
+      return
+    }
     const first = this.atSlot + 1
     const input = this.executionInput()
     let outcomes: Value[]
@@ -349,8 +384,7 @@ export class ProcessWorker {
     this.state = next
     this.atSlot = slot
     ctx.node.metrics?.count('slots_computed_total')
-    const every = this.options.snapshotEvery
-    await this.record(slot, next, every > 0 && slot % every === 0, ctx)
+    await this.record(slot, next, slot === this.snapshotSlot, ctx)
   }
 
   /**
@@ -369,6 +403,7 @@ export class ProcessWorker {
       snapshot = await this.execute(state, { path: 'snapshot' }, ctx)
       entry['snapshot'] = snapshot
       this.lastSnapshot = slot
+      this.lastSnapshotAt = performance.now()
     }
     this.unwritten.set(slot, state)
     this.toWrite.push(entry)
