@@ -23,9 +23,9 @@ describe('loadConfig', () => {
     expect(config.devices.map((d) => d.package)).toEqual([
       '@aonode/device-cache',
       '@aonode/device-scheduler',
-      '@aonode/device-process',
       '@aonode/device-wasm64',
       '@aonode/device-lua',
+      '@aonode/device-process',
     ])
     expect(config.limits.bodyBytes).toBe(10 * 1024 * 1024)
     expect(config.file).toBeUndefined()

@@ -34,12 +34,16 @@ export interface NodeConfig {
   readonly shutdownGraceMs: number
 }
 
+/**
+ * Devices stop in reverse order: process@1.0 comes after the execution devices so that its
+ * shutdown snapshots run while their instances are still open.
+ */
 export const DEFAULT_DEVICES: readonly DevicePackageSpec[] = [
   { package: '@aonode/device-cache' },
   { package: '@aonode/device-scheduler' },
-  { package: '@aonode/device-process' },
   { package: '@aonode/device-wasm64' },
   { package: '@aonode/device-lua' },
+  { package: '@aonode/device-process' },
 ]
 
 export const DEFAULT_CONFIG: NodeConfig = {
