@@ -8,7 +8,17 @@
  * so many awaiting writers cost one disk sync.
  */
 export type StoreOp =
-  | { readonly op: 'put'; readonly key: string; readonly value: Uint8Array }
+  | {
+      readonly op: 'put'
+      readonly key: string
+      readonly value: Uint8Array
+      /**
+       * Put only if the key holds nothing (no value, no link): for content-addressed keys, whose
+       * existing entry already holds these bytes, so the writer needs no lookup of its own. A backend
+       * may write anyway when it cannot tell cheaply (e.g. the key's earlier write is still committing).
+       */
+      readonly ifAbsent?: boolean
+    }
   | { readonly op: 'link'; readonly key: string; readonly target: string }
   | { readonly op: 'delete'; readonly key: string }
 

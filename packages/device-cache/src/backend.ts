@@ -32,18 +32,6 @@ export const MAX_LINK_HOPS = 32
 /** '0' is the character after '/': `<key>0` bounds every key under `<key>/`. */
 const AFTER_SLASH = '0'
 
-/** Stores built by `storeOn`: `type(key) === 'value'` without the child scan `type` needs. */
-const valueProbes = new WeakMap<Store, (key: string) => boolean>()
-
-/**
- * Whether a value (not a link or a group) is at `key`: `store.type(key) === 'value'`, answered
- * without listing children on this package's stores (the write path's dedup check).
- */
-export function hasValue(store: Store, key: string): boolean {
-  const probe = valueProbes.get(store)
-  return probe === undefined ? store.type(key) === 'value' : probe(key)
-}
-
 /** The `Store` contract (links followed per segment, implicit groups, listing) over a backend. */
 export function storeOn(backend: Backend): Store {
   let closed = false
@@ -176,20 +164,6 @@ export function storeOn(backend: Backend): Store {
       await backend.close()
     },
   }
-  // `type` above, minus the child scan: a group is not a value either way.
-  valueProbes.set(store, (key) => {
-    open()
-    checkKey(key)
-    const entry = backend.peek(key)
-    if (entry !== undefined) return entry === 'value'
-    const slash = key.lastIndexOf('/')
-    if (slash <= 0) return false
-    const parent = key.slice(0, slash)
-    const redirected = redirect(parent, { count: 0 })
-    return (
-      redirected !== parent && backend.peek(`${redirected}/${key.slice(slash + 1)}`) === 'value'
-    )
-  })
   return store
 }
 

@@ -94,6 +94,47 @@ describe('lmdb split layout', () => {
     expect((await onDisk(dir)).blobs).toEqual([6])
   })
 
+  it('appends no blob for a put ifAbsent whose key is taken, and frees none', async () => {
+    const store = createLmdbStore({ path: dir })
+    await store.batch([{ op: 'put', key: 'data/a', value: big('a') }])
+    await store.batch([
+      { op: 'put', key: 'data/a', value: big('A'), ifAbsent: true },
+      { op: 'put', key: 'data/b', value: big('b'), ifAbsent: true },
+    ])
+    // While a write of the key is still committing, the put is written again (that write may fail).
+    const first = store.write('data/c', big('c'))
+    await Promise.resolve()
+    await Promise.all([
+      first,
+      store.batch([{ op: 'put', key: 'data/c', value: big('c'), ifAbsent: true }]),
+    ])
+    expect(text(store.read('data/a'))).toBe('a'.repeat(300))
+    expect(text(store.read('data/c'))).toBe('c'.repeat(300))
+    await store.close()
+    // a (0) kept, b (1) written, c written twice (2 freed for 3): no blob leaked, none lost.
+    expect((await onDisk(dir)).blobs).toEqual([0, 1, 3])
+  })
+
+  it('reuses write buffers without mixing up the values of batches in flight', async () => {
+    const store = createLmdbStore({ path: dir })
+    const round = (r: number) =>
+      Array.from({ length: 8 }, (_, b) =>
+        store.batch(
+          Array.from({ length: 50 }, (_, i) => ({
+            op: 'put' as const,
+            key: `k/${b}/${i}`,
+            value: big(String((r + b + i) % 10)),
+          })),
+        ),
+      )
+    for (let r = 0; r < 3; r++) await Promise.all(round(r))
+    for (let b = 0; b < 8; b++) {
+      for (let i = 0; i < 50; i++)
+        expect(text(store.read(`k/${b}/${i}`))).toBe(String((2 + b + i) % 10).repeat(300))
+    }
+    await store.close()
+  })
+
   it('continues the blob sequence after a reopen, and reads what the last session wrote', async () => {
     const first = createLmdbStore({ path: dir })
     await first.batch([

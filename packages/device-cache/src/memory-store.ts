@@ -29,6 +29,7 @@ export function createMemoryStore(): Store {
       return
     }
     if (!entries.has(op.key)) sorted.splice(lowerBound(op.key), 0, op.key)
+    else if (op.op === 'put' && op.ifAbsent === true) return
     entries.set(
       op.key,
       op.op === 'put'

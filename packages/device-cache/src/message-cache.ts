@@ -16,7 +16,6 @@ import {
   type TABM,
   type Value,
 } from '@aonode/core'
-import { hasValue } from './backend.ts'
 import { decodedCacheOf } from './decoded-cache.ts'
 import { checkId } from './keys.ts'
 
@@ -93,9 +92,15 @@ export class WritePlan {
     children: ReadonlyMap<string, TABM>,
   ): string {
     const key = messageKey(messageId)
-    if (this.planned.has(key) || hasValue(this.store, key)) return messageId
+    if (this.planned.has(key)) return messageId
     this.planned.add(key)
-    this.ops.push({ op: 'put', key, value: this.encodeRecord(message, tabm, children) })
+    // `ifAbsent`: the store's own lookup at commit skips a message it already has.
+    this.ops.push({
+      op: 'put',
+      key,
+      value: this.encodeRecord(message, tabm, children),
+      ifAbsent: true,
+    })
     return messageId
   }
 
@@ -133,9 +138,9 @@ export class WritePlan {
   data(bytes: Uint8Array): string {
     const hash = dataHash(bytes)
     const key = dataKey(hash)
-    if (!this.planned.has(key) && !hasValue(this.store, key)) {
+    if (!this.planned.has(key)) {
       this.planned.add(key)
-      this.ops.push({ op: 'put', key, value: bytes })
+      this.ops.push({ op: 'put', key, value: bytes, ifAbsent: true })
     }
     return hash
   }

@@ -67,24 +67,32 @@ export async function writeResults(
   store: Store,
   writes: readonly ResultWrite[],
 ): Promise<string[]> {
-  const checked = writes.map((write) => ({
-    ...write,
-    pid: checkId(write.process, 'process'),
-    slot: checkSlot(write.slot),
-  }))
+  // Every write is checked before anything is planned, so a bad one writes nothing.
+  const slots = writes.map((write) => {
+    checkId(write.process, 'process')
+    return checkSlot(write.slot)
+  })
   // Small nested messages of a result (e.g. `results/output`) live in its record: fewer store writes.
   const plan = new WritePlan(store, { inlineSmall: true })
-  const stateIds = checked.map(({ pid, slot, result, snapshot }) => {
+  // Consecutive writes are usually for one process: its key prefix is built once.
+  let pid = ''
+  let prefix = ''
+  const stateIds = writes.map(({ process, result, snapshot }, index) => {
+    if (process !== pid) {
+      pid = process
+      prefix = `${computed(pid)}/`
+    }
+    const slot = slotKey(slots[index] as number)
     const state = plan.record(result)
-    const entry = slotEntry(pid, slot)
+    const entry = `${prefix}slot/${slot}`
     plan.ops.push(
       { op: 'put', key: entry, value: state.value },
-      { op: 'link', key: `${computed(pid)}/${state.id}`, target: entry },
+      { op: 'link', key: prefix + state.id, target: entry },
     )
     if (snapshot !== undefined) {
       plan.ops.push({
         op: 'put',
-        key: snapshotEntry(pid, slot),
+        key: `${prefix}snapshot/${slot}`,
         value: plan.record(snapshot).value,
       })
     }

@@ -1,7 +1,6 @@
 import { rmSync } from 'node:fs'
 import type { Store } from '@aonode/core'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { hasValue } from './backend.ts'
 import { createStore } from './create-store.ts'
 import { backends, tempDir } from './fixtures/backends.ts'
 
@@ -89,28 +88,33 @@ describe.each(backends)('$name store', (backend) => {
     expect(Buffer.compare(read, big)).toBe(0)
   })
 
-  it('hasValue answers as type(key) === "value" for values, links, groups and redirects', async () => {
-    await store.write('messages/m1/body', bytes('hello'))
-    await store.write('top', bytes('v'))
-    await store.link('alias', 'messages/m1')
-    await store.link('to-body', 'messages/m1/body')
-    for (const key of [
-      'top',
-      'messages/m1/body',
-      'alias/body',
-      'alias',
-      'to-body',
-      'messages/m1',
-      'messages',
-      'alias/none',
-      'absent',
-      'absent/child',
-    ]) {
-      expect(hasValue(store, key), key).toBe(store.type(key) === 'value')
-    }
-    expect(hasValue(store, 'alias/body')).toBe(true)
-    expect(hasValue(store, 'messages/m1')).toBe(false)
-    expect(() => hasValue(store, 'bad//key')).toThrow(/empty segment/)
+  it('puts ifAbsent only where the key holds nothing (value or link), and writes the rest', async () => {
+    await store.batch([
+      { op: 'put', key: 'data/held', value: bytes('first') },
+      { op: 'link', key: 'data/linked', target: 'data/held' },
+    ])
+    await store.batch([
+      { op: 'put', key: 'data/held', value: bytes('second'), ifAbsent: true },
+      { op: 'put', key: 'data/linked', value: bytes('second'), ifAbsent: true },
+      { op: 'put', key: 'data/new', value: bytes('new'), ifAbsent: true },
+      { op: 'put', key: 'data/plain', value: bytes('plain') },
+    ])
+    expect(text(store.read('data/held'))).toBe('first')
+    expect(store.type('data/linked')).toBe('link')
+    expect(text(store.read('data/new'))).toBe('new')
+    expect(text(store.read('data/plain'))).toBe('plain')
+    // Only skipped puts: nothing changes, and the batch still resolves.
+    await store.batch([{ op: 'put', key: 'data/new', value: bytes('other'), ifAbsent: true }])
+    expect(text(store.read('data/new'))).toBe('new')
+    // Within one batch, the first put of a key counts as what the key holds.
+    await store.batch([
+      { op: 'put', key: 'data/twice', value: bytes('one') },
+      { op: 'put', key: 'data/twice', value: bytes('two'), ifAbsent: true },
+    ])
+    expect(['one', 'two']).toContain(text(store.read('data/twice')))
+    await expect(
+      store.batch([{ op: 'put', key: 'bad//key', value: bytes('x'), ifAbsent: true }]),
+    ).rejects.toMatchObject({ status: 400 })
   })
 
   it('follows links, including links in the middle of a path', async () => {
