@@ -39,10 +39,10 @@ export const BLOBS_DB = '/blobs'
 const NO_BLOB = -1
 const SKIP = -2
 
-/** Write buffers kept for reuse (`takeSlab`): at most this many, each at most MAX_POOLED_SLAB bytes. */
+/** Write buffers of batches kept for reuse (`takeSlab`): at most this many, of these sizes. */
 const MAX_FREE_SLABS = 4
+const MIN_POOLED_SLAB = 64 * 1024
 const MAX_POOLED_SLAB = 4 * 1024 * 1024
-const MIN_SLAB = 64 * 1024
 
 const DEFAULT_INLINE_BELOW = 256
 const APPEND = { append: true } as const
@@ -201,14 +201,17 @@ export function createLmdbStore(options: LmdbStoreOptions): Store {
    */
   const freeSlabs: Buffer[] = []
   const takeSlab = (bytes: number): Buffer => {
+    // Small ones come from node's own buffer pool; huge ones are not worth keeping.
+    if (bytes < MIN_POOLED_SLAB) return Buffer.allocUnsafe(bytes)
     if (bytes > MAX_POOLED_SLAB) return Buffer.allocUnsafeSlow(bytes)
     const index = freeSlabs.findIndex((slab) => slab.length >= bytes)
     if (index >= 0) return freeSlabs.splice(index, 1)[0] as Buffer
     // Sizes rounded up to a power of two, so batches of similar size share slabs.
-    return Buffer.allocUnsafeSlow(Math.max(MIN_SLAB, 2 ** Math.ceil(Math.log2(bytes))))
+    return Buffer.allocUnsafeSlow(2 ** Math.ceil(Math.log2(bytes)))
   }
   const returnSlab = (slab: Buffer): void => {
-    if (slab.length <= MAX_POOLED_SLAB && freeSlabs.length < MAX_FREE_SLABS) freeSlabs.push(slab)
+    const pooled = slab.length >= MIN_POOLED_SLAB && slab.length <= MAX_POOLED_SLAB
+    if (pooled && freeSlabs.length < MAX_FREE_SLABS) freeSlabs.push(slab)
   }
 
   const backend: Backend = {
