@@ -73,7 +73,8 @@ async function startNode(
   metrics?: MetricsHook,
   batch = false,
   resultWrites?: ResultWriteHook,
-  onBatch?: (assignments: Message[]) => void,
+  /** Called as each `compute-batch` starts; the batch computes once it settles. */
+  onBatch?: (assignments: Message[]) => Promise<void>,
 ): Promise<TestNode> {
   const store = createLmdbStore({ path: dir })
   const exec = createTestExecDevice()
@@ -93,7 +94,7 @@ async function startNode(
         ? {
             async 'compute-batch'(base, req, ctx) {
               batches += 1
-              onBatch?.(req['assignments'] as Message[])
+              await onBatch?.(req['assignments'] as Message[])
               const outcomes: Message[] = []
               let state = base
               for (const assignment of req['assignments'] as Message[]) {
@@ -424,19 +425,30 @@ describe('process@1.0', () => {
         events.push(`write ${first}`)
         return write()
       },
-      (assignments) => events.push(`compute ${(assignments[0] as Message)['slot'] as number}`),
+      // Computing takes a while off this thread, as on a worker-thread device (wasm64@1.0).
+      async (assignments) => {
+        const first = (assignments[0] as Message)['slot'] as number
+        events.push(`compute ${first}`)
+        await new Promise((resolve) => setTimeout(resolve, 50))
+        events.push(`computed ${first}`)
+      },
     )
     const pid = await spawn(node)
     for (let i = 0; i < 39; i++) await schedule(node, pid, { action: 'Increment', i })
     expect(await node.path(`/${pid}~process@1.0/now/count`)).toBe(39)
+    // Each run's results are planned and written while the next run computes.
     expect(events).toEqual([
       'compute 0',
+      'computed 0',
       'compute 10',
       'write 0',
+      'computed 10',
       'compute 20',
       'write 10',
+      'computed 20',
       'compute 30',
       'write 20',
+      'computed 30',
       'write 30',
     ])
   })

@@ -175,9 +175,15 @@ export class ProcessWorker {
       while (this.atSlot < target) {
         const run = await this.nextAssignments(target, ctx)
         const computing = this.computeRun(run, ctx)
-        // The previous run's results (the new run records only once its computation answers).
-        // Then the event turn ends: LMDB commits them on its own thread.
-        await Promise.all([computing, this.sendWrites(ctx).then(nextTurn)])
+        // The previous run's results go out once the device has had two event turns to hand this
+        // run to its thread (wasm64@1.0 yields once before it sends), so the main thread encodes
+        // them while the device computes; a device that computes on this thread has recorded this
+        // run by then, and its results go along. Then the turn ends: LMDB commits on its thread.
+        const sending = nextTurn()
+          .then(nextTurn)
+          .then(() => this.sendWrites(ctx))
+          .then(nextTurn)
+        await Promise.all([computing, sending])
         if (this.failure !== undefined) throw this.failure
       }
     } finally {
