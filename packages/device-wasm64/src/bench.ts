@@ -6,11 +6,13 @@
  * module on the same messages (its default mode and UNSAFE_MEMORY, the fastest).
  *
  * Assignments are what scheduler@1.0 hands process@1.0 (they name the body's ID in `message`). aos
- * runs are computed as process@1.0 computes a backlog (`compute-batch`, runs of 100 between two
- * snapshots) and, secondarily, one `compute` per message; every aos result is written durably to a
- * real LMDB store (device-cache's `writeResults`, fsynced commits) as process@1.0 records it: one
- * commit per run of slots, at most 1,000 slots in flight, and a timed run ends only when all of its
- * results are on disk. ao-loader keeps no results at all.
+ * runs are computed as process@1.0 computes a backlog (`compute-batch`, runs of `maxRunSlots` = 100)
+ * and, secondarily, one `compute` per message; every aos result is written durably to a real LMDB
+ * store (device-cache's `writeResults`, fsynced commits) as process@1.0 records it: one commit per
+ * run of slots, handed to the store once the next run has started computing (the main thread encodes
+ * while the worker computes), at most 1,000 slots in flight, and a timed run ends only when all of
+ * its results are on disk. A timed run is shorter than process@1.0's default snapshot interval
+ * (1 s), so it takes no snapshot. ao-loader keeps no results at all.
  *
  * ao-loader's wasm64 glue does not run on Node 24: for the memory64 aos build it runs under the host's
  * Node 20 in a child process (bench-ao-loader-wasm64.cjs), interleaved run by run with the device.
@@ -47,7 +49,7 @@ const T0 = 1_700_000_000_000
 const HOST_NODE = process.env['AONODE_BENCH_NODE20'] ?? '/usr/bin/node'
 /** process@1.0's default: result slots in flight before it waits for the store. */
 const MAX_PENDING_WRITES = 1000
-/** process@1.0's default snapshotEvery: a backlog is computed in runs of this many slots. */
+/** process@1.0's default maxRunSlots: a backlog is computed in runs of this many slots. */
 const RUN = 100
 
 const env = {
@@ -137,40 +139,62 @@ function encodeOnly(results: Message): void {
   if (encoded.length > 1000) encoded = []
 }
 
+/** Lets the event turn end (LMDB commits what the turn wrote), as process@1.0 does between runs. */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+
 /**
- * One `compute` per assignment. Results are written as process@1.0 writes them when it computes a
- * backlog slot by slot: one commit per run of RUN slots.
+ * Computes `list` in runs of `run` slots with `computeRun`; as process@1.0 does, the previous run's
+ * results are handed to the store only once the next run has started computing.
  */
-async function computeEach(
+async function pipelined(
   process: Process,
   list: readonly Message[],
-  store = true,
+  run: number,
+  store: boolean,
+  computeRun: (part: readonly Message[]) => Promise<void>,
 ): Promise<void> {
-  for (const [i, req] of list.entries()) {
-    process.state = (await key('compute')(
-      process.state,
-      { ...req, path: 'compute' },
-      ctx,
-    )) as Message
-    const results = process.state['results'] as Message
-    if (!store) encodeOnly(results)
-    else {
-      process.cache.add(req['slot'] as number, results)
-      if ((i + 1) % RUN === 0) await process.cache.send()
-    }
+  for (let from = 0; from < list.length; from += run) {
+    const computing = computeRun(list.slice(from, from + run))
+    // Two event turns first: wasm64@1.0 yields once before it hands the run to its worker.
+    const sending = store
+      ? nextTurn()
+          .then(nextTurn)
+          .then(() => process.cache.send())
+          .then(nextTurn)
+      : undefined
+    await Promise.all([computing, sending])
   }
   if (store) await process.cache.durable()
 }
 
+/** Keeps a computed slot's results as process@1.0 does (or only encodes them). */
+function keep(process: Process, slot: number, store: boolean): void {
+  const results = process.state['results'] as Message
+  if (store) process.cache.add(slot, results)
+  else encodeOnly(results)
+}
+
+/** One `compute` per assignment, in runs of RUN slots (process@1.0 without `compute-batch`). */
+const computeEach = (process: Process, list: readonly Message[], store = true): Promise<void> =>
+  pipelined(process, list, RUN, store, async (part) => {
+    for (const req of part) {
+      process.state = (await key('compute')(
+        process.state,
+        { ...req, path: 'compute' },
+        ctx,
+      )) as Message
+      keep(process, req['slot'] as number, store)
+    }
+  })
+
 /** `compute-batch` runs of `run` assignments (as process@1.0 computes a backlog). */
-async function computeRuns(
+const computeRuns = (
   process: Process,
   list: readonly Message[],
   run: number,
   store = true,
-): Promise<void> {
-  for (let from = 0; from < list.length; from += run) {
-    const part = list.slice(from, from + run)
+): Promise<void> =>
+  pipelined(process, list, run, store, async (part) => {
     const out = (await key('compute-batch')(
       process.state,
       { path: 'compute-batch', assignments: part },
@@ -178,15 +202,9 @@ async function computeRuns(
     )) as Message
     ;(out['outcomes'] as Message[]).forEach((outcome, i) => {
       process.state = outcome['state'] as Message
-      const results = process.state['results'] as Message
-      if (store) process.cache.add(part[i]?.['slot'] as number, results)
-      else encodeOnly(results)
+      keep(process, part[i]?.['slot'] as number, store)
     })
-    // process@1.0 sends one write-results commit per computed run.
-    if (store) await process.cache.send()
-  }
-  if (store) await process.cache.durable()
-}
+  })
 
 /** msg/s of `work` over `count` messages whose assignments are made before the clock starts. */
 async function rate(
