@@ -96,13 +96,56 @@ describe.each(backends)('process results on the $name store', (backend) => {
     expect(store.type(messageKey(id({ blob: big })))).toBe('value')
   })
 
-  it('stores two entries per slot: the record at the slot and the state ID link', async () => {
-    const [stateId] = await writeResults(store, [
+  it('stores one entry per slot and one state-ID index per run of consecutive slots', async () => {
+    const ids = await writeResults(store, [
       { process: PID, slot: 4, result: result(4), snapshot: snapshot(4) },
+      { process: PID, slot: 5, result: result(5) },
+      { process: PID, slot: 6, result: result(6) },
+      { process: PID, slot: 9, result: result(9) },
+      { process: OTHER, slot: 10, result: result(10) },
     ])
-    expect(store.list(`computed/${PID}`)).toEqual([stateId, 'slot', 'snapshot'].sort())
-    expect(store.resolve(`computed/${PID}/${stateId}`)).toBe(`computed/${PID}/slot/000000000004`)
+    expect(store.list(`computed/${PID}`)).toEqual(['ids', 'slot', 'snapshot'])
+    expect(store.list(`computed/${PID}/ids`)).toEqual([
+      '000000000004-000000000006',
+      '000000000009-000000000009',
+    ])
+    expect(store.list(`computed/${OTHER}/ids`)).toEqual(['000000000010-000000000010'])
+    expect(store.list(`computed/${PID}/slot`)).toHaveLength(4)
     expect(store.list('messages')).toEqual([])
+    const slots = [4, 5, 6, 9, 10]
+    ids.forEach((stateId, i) => {
+      const pid = i === 4 ? OTHER : PID
+      expect(readResult(store, pid, { id: stateId })).toEqual(result(slots[i] as number))
+    })
+  })
+
+  it('finds every state ID of a long run, and none of another process', async () => {
+    const writes = Array.from({ length: 250 }, (_, slot) => ({
+      process: PID,
+      slot,
+      result: result(slot),
+    }))
+    const ids = await writeResults(store, writes)
+    for (const slot of [0, 1, 127, 248, 249]) {
+      expect(readResult(store, PID, { id: ids[slot] as string })).toEqual(result(slot))
+    }
+    expect(readResult(store, OTHER, { id: ids[0] as string })).toBeUndefined()
+    expect(readResult(store, PID, { id: id({ never: 'written' }) })).toBeUndefined()
+  })
+
+  it('keeps the other slots of a run findable when one of them is rewritten', async () => {
+    const ids = await writeResults(
+      store,
+      [1, 2, 3].map((slot) => ({ process: PID, slot, result: result(slot) })),
+    )
+    const rewritten = await writeResult(store, { process: PID, slot: 2, result: result(200) })
+    expect(readResult(store, PID, { id: ids[1] as string })).toBeUndefined()
+    expect(readResult(store, PID, { id: rewritten })).toEqual(result(200))
+    expect(readResult(store, PID, { id: ids[0] as string })).toEqual(result(1))
+    expect(readResult(store, PID, { id: ids[2] as string })).toEqual(result(3))
+    // Written back: the old state ID reads again, through the newest run that names it.
+    await writeResult(store, { process: PID, slot: 2, result: result(2) })
+    expect(readResult(store, PID, { id: ids[1] as string })).toEqual(result(2))
   })
 
   it('reads a rewritten slot by its new state ID only', async () => {
