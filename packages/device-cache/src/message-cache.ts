@@ -52,7 +52,8 @@ export function dataHash(bytes: Uint8Array): string {
  */
 export class WritePlan {
   readonly ops: StoreOp[] = []
-  private readonly store: Store
+  /** Undefined for a plan that is only built here and committed elsewhere (`ResultEncoder`). */
+  private readonly store: Store | undefined
   private readonly planned = new Set<string>()
   private readonly inlineSmall: boolean
 
@@ -62,7 +63,7 @@ export class WritePlan {
    * reads of the parent are unchanged, but that nested message is not readable by its own ID. For
    * per-slot results, whose small nested messages are new each slot and only read with their state.
    */
-  constructor(store: Store, options: { readonly inlineSmall?: boolean } = {}) {
+  constructor(store: Store | undefined, options: { readonly inlineSmall?: boolean } = {}) {
     this.store = store
     this.inlineSmall = options.inlineSmall ?? false
   }
@@ -146,6 +147,7 @@ export class WritePlan {
   }
 
   async commit(): Promise<void> {
+    if (this.store === undefined) throw new Error('this write plan has no store to commit to')
     if (this.ops.length > 0) await this.store.batch(this.ops)
   }
 }
