@@ -9,10 +9,12 @@ import {
   type Device,
   type KeyHandler,
   type Message,
+  type Store,
   type Value,
 } from '@aonode/core'
 import { CACHE_DEVICE, checkId, describe } from './keys.ts'
 import { commitmentKey, locate, readById, writeMessage } from './message-cache.ts'
+import { ResultEncoder } from './result-encoder.ts'
 import {
   checkSlot,
   latestResult,
@@ -27,6 +29,11 @@ export interface CacheDeviceOptions {
   readonly maxSlots?: number
   /** Most slots one `write-results` call stores (default 10,000); more is a 413. */
   readonly maxResultsPerWrite?: number
+  /**
+   * Plan result writes of 8 slots or more (state IDs, records) on a worker thread (default true),
+   * off the thread that computes. Commits stay in call order either way.
+   */
+  readonly resultThread?: boolean
 }
 
 /** Request keys that steer the request rather than form the message `write` stores. */
@@ -94,6 +101,9 @@ function toStore(req: Message): Message {
 export function createCacheDevice(options: CacheDeviceOptions = {}): Device {
   const maxSlots = options.maxSlots ?? 10_000
   const maxResultsPerWrite = options.maxResultsPerWrite ?? 10_000
+  const encoder = options.resultThread === false ? undefined : new ResultEncoder()
+  const storeResults = (store: Store, writes: readonly ResultWrite[]): Promise<string[]> =>
+    encoder === undefined ? writeResults(store, writes) : encoder.write(store, writes)
 
   const keys: Record<string, KeyHandler> = {
     read(_base, req, ctx) {
@@ -127,7 +137,7 @@ export function createCacheDevice(options: CacheDeviceOptions = {}): Device {
 
     async 'write-result'(_base, req, ctx) {
       const write = resultWrite(id(req, 'process', 'write-result'), req, 'write-result')
-      const [stateId] = await writeResults(ctx.store, [write])
+      const [stateId] = await storeResults(ctx.store, [write])
       return { id: stateId as string }
     },
 
@@ -149,7 +159,7 @@ export function createCacheDevice(options: CacheDeviceOptions = {}): Device {
         )
       }
       const writes = list.map((entry) => resultWrite(pid, entry, 'write-results'))
-      return { ids: await writeResults(ctx.store, writes) }
+      return { ids: await storeResults(ctx.store, writes) }
     },
 
     'read-result'(_base, req, ctx) {
@@ -208,6 +218,9 @@ export function createCacheDevice(options: CacheDeviceOptions = {}): Device {
       description: 'Content-addressed message cache and process-result cache over the node store',
     },
     keys,
+    async stop() {
+      await encoder?.close()
+    },
   })
 }
 

@@ -24,11 +24,14 @@ export {
   checkSlot,
   latestResult,
   listSlots,
+  planResults,
   readResult,
   writeResult,
   writeResults,
   type LatestResult,
+  type PlannedResults,
   type ResultWrite,
   type SlotRange,
 } from './results.ts'
+export { ResultEncoder } from './result-encoder.ts'
 export { CACHE_DEVICE, checkId, checkKey, MAX_KEY_BYTES, MAX_SLOT, slotKey } from './keys.ts'

@@ -82,15 +82,31 @@ export async function writeResults(
   store: Store,
   writes: readonly ResultWrite[],
 ): Promise<string[]> {
+  const { ids, ops } = planResults(writes)
+  if (ops.length > 0) await store.batch(ops)
+  return ids
+}
+
+/** The state IDs of a batch of result writes, and the store operations that write it. */
+export interface PlannedResults {
+  readonly ids: string[]
+  readonly ops: StoreOp[]
+}
+
+/**
+ * Plans `writes` without a store (the work of `writeResults` before its commit): the state IDs and
+ * encodings, which is most of a slot's write and can run on another thread (`ResultEncoder`).
+ */
+export function planResults(writes: readonly ResultWrite[]): PlannedResults {
   // Every write is checked before anything is planned, so a bad one writes nothing.
   const slots = writes.map((write) => {
     checkId(write.process, 'process')
     return checkSlot(write.slot)
   })
   // Small nested messages of a result (e.g. `results/output`) live in its record: fewer store writes.
-  const plan = new WritePlan(store, { inlineSmall: true })
+  const plan = new WritePlan(undefined, { inlineSmall: true })
   const runs = new RunIndexes()
-  const stateIds = writes.map(({ process, result, snapshot }, index) => {
+  const ids = writes.map(({ process, result, snapshot }, index) => {
     const slot = slots[index] as number
     const prefix = runs.at(process, slot)
     const state = plan.record(result)
@@ -107,8 +123,7 @@ export async function writeResults(
     return state.id
   })
   runs.plan(plan.ops)
-  await plan.commit()
-  return stateIds
+  return { ids, ops: plan.ops }
 }
 
 /** Collects the state IDs of a batch into runs of consecutive slots of one process. */

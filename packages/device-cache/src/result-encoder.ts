@@ -1,0 +1,131 @@
+/**
+ * Plans process results on a worker thread: the state IDs (one HMAC per nested message) and the
+ * records are most of the cost of caching a computed slot, and on the thread that computes they
+ * compete with the execution device. The host keeps the store: it commits each planned batch in
+ * the order the calls came, as soon as the thread answers.
+ */
+import { Worker } from 'node:worker_threads'
+import { DeviceError, encodeValue, type Store, type StoreOp, type Value } from '@aonode/core'
+import { planResults, type ResultWrite } from './results.ts'
+
+const WORKER_URL = new URL(
+  import.meta.url.endsWith('.ts') ? './result-encoder-worker.ts' : './result-encoder-worker.js',
+  import.meta.url,
+)
+
+/** A batch as it crosses to the thread: `[process, slot, result, snapshot?]` per write. */
+export type EncodedWrites = Uint8Array
+
+/** The thread's answer: the planned puts, their values packed in one transferred buffer. */
+export type EncoderReply =
+  | {
+      readonly ids: string[]
+      readonly keys: string[]
+      /** 1 where the put is `ifAbsent`. */
+      readonly ifAbsent: Uint8Array
+      /** End offset of each value in `values`. */
+      readonly ends: Uint32Array
+      readonly values: Uint8Array
+    }
+  | { readonly error: { readonly code: string; readonly message: string; readonly status: number } }
+
+interface Pending {
+  readonly store: Store
+  readonly resolve: (ids: string[]) => void
+  readonly reject: (error: unknown) => void
+}
+
+/** Batches smaller than this are planned on the calling thread when nothing is queued. */
+const MIN_OFFLOADED_SLOTS = 8
+
+export class ResultEncoder {
+  private worker: Worker | undefined
+  /** Calls in the order they were sent; the thread answers in the same order. */
+  private readonly pending: Pending[] = []
+
+  /**
+   * `writeResults` with the planning on the thread. A small batch with nothing queued ahead of it
+   * is planned here: a thread round trip would cost it more than it saves.
+   */
+  write(store: Store, writes: readonly ResultWrite[]): Promise<string[]> {
+    if (this.pending.length === 0 && writes.length < MIN_OFFLOADED_SLOTS) {
+      const { ids, ops } = planResults(writes)
+      return store.batch(ops).then(() => ids)
+    }
+    // Encoded here: Float, Link and bigint values would not survive a structured clone.
+    const encoded = encodeValue(
+      writes.map(({ process, slot, result, snapshot }): Value[] =>
+        snapshot === undefined ? [process, slot, result] : [process, slot, result, snapshot],
+      ),
+    )
+    const worker = this.thread()
+    return new Promise<string[]>((resolve, reject) => {
+      this.pending.push({ store, resolve, reject })
+      worker.ref()
+      worker.postMessage(encoded, [encoded.buffer as ArrayBuffer])
+    })
+  }
+
+  /** Stops the thread once its calls are answered (a later call starts a new one). */
+  async close(): Promise<void> {
+    while (this.pending.length > 0) await new Promise((resolve) => setImmediate(resolve))
+    const worker = this.worker
+    this.worker = undefined
+    if (worker !== undefined) await worker.terminate()
+  }
+
+  private thread(): Worker {
+    if (this.worker !== undefined) return this.worker
+    // Running from TypeScript sources: the thread must resolve workspace packages to theirs too.
+    const execArgv = WORKER_URL.pathname.endsWith('.ts')
+      ? [...process.execArgv, '--conditions=source']
+      : process.execArgv
+    const worker = new Worker(WORKER_URL, { execArgv })
+    worker.unref()
+    worker.on('message', (reply: EncoderReply) => {
+      this.answer(reply)
+      if (this.pending.length === 0) worker.unref()
+    })
+    worker.on('error', (error) => {
+      this.fail(worker, error)
+    })
+    worker.on('exit', (code) => {
+      this.fail(worker, new Error(`the result encoder thread exited with code ${code}`))
+    })
+    this.worker = worker
+    return worker
+  }
+
+  /** Commits the oldest call's batch; synchronously, so batches reach the store in call order. */
+  private answer(reply: EncoderReply): void {
+    const call = this.pending.shift()
+    if (call === undefined) return
+    if ('error' in reply) {
+      const { code, message, status } = reply.error
+      call.reject(new DeviceError(code, message, { status }))
+      return
+    }
+    const ops: StoreOp[] = reply.keys.map((key, i) => ({
+      op: 'put',
+      key,
+      value: reply.values.subarray(i === 0 ? 0 : reply.ends[i - 1], reply.ends[i]),
+      ...(reply.ifAbsent[i] === 1 && { ifAbsent: true }),
+    }))
+    call.store.batch(ops).then(() => {
+      call.resolve(reply.ids)
+    }, call.reject)
+  }
+
+  /** The thread died: every call it held fails (nothing of theirs was committed); the next starts a new one. */
+  private fail(worker: Worker, cause: unknown): void {
+    if (this.worker !== worker) return
+    this.worker = undefined
+    for (const call of this.pending.splice(0)) {
+      call.reject(
+        new DeviceError('UNAVAILABLE', 'the result encoder thread failed; nothing was written', {
+          cause,
+        }),
+      )
+    }
+  }
+}
