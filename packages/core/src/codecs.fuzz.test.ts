@@ -5,55 +5,12 @@ import { decodeMessage, decodeValue, encodeMessage, encodeValue } from './binary
 import { DeviceError } from './errors.ts'
 import { fromJSON, toJSON } from './json.ts'
 import { setOwn } from './keys.ts'
-import { Float, isMessage, isPrivateKey, Link } from './message.ts'
-import type { Message, Value } from './message.ts'
+import { key, leaf, message } from './fixtures/arbitrary-message.ts'
+import { Float, isMessage } from './message.ts'
+import type { Value } from './message.ts'
 import { fromTABM, toTABM } from './structured.ts'
 
 const RUNS = 10_000
-const SAFE = BigInt(Number.MAX_SAFE_INTEGER)
-
-/** Keys: any Unicode, plus the ones that attack prototypes. Reserved codec keys are left out. */
-const key = fc
-  .oneof(
-    fc.string({ unit: 'binary', maxLength: 8 }),
-    fc.constantFrom('__proto__', 'constructor', 'toString', 'A', 'Body', 'data', '1', '.', ''),
-  )
-  .filter(
-    (k) =>
-      !isPrivateKey(k) &&
-      k !== 'ao-types' &&
-      !k.endsWith('+link') &&
-      k !== 'ao-binary' &&
-      k !== 'ao-link',
-  )
-
-const leaf: fc.Arbitrary<Value> = fc.oneof(
-  fc.string({ unit: 'binary', maxLength: 12 }),
-  fc.integer(),
-  fc.maxSafeInteger(),
-  fc.double().filter((x) => !Number.isInteger(x)),
-  fc.integer().map((n) => new Float(n)),
-  fc
-    .tuple(fc.bigInt({ min: SAFE + 1n, max: 1n << 200n }), fc.boolean())
-    .map(([n, negative]) => (negative ? -n : n)),
-  fc.boolean(),
-  fc.constant(null),
-  fc.uint8Array({ maxLength: 12 }),
-  fc
-    .uint8Array({ minLength: 32, maxLength: 32 })
-    .map((bytes) => new Link(Buffer.from(bytes).toString('base64url'))),
-)
-
-const { message } = fc.letrec<{ value: Value; message: Message }>((tie) => ({
-  value: fc.oneof(
-    { depthSize: 'small', withCrossShrink: true },
-    leaf,
-    tie('message'),
-    fc.array(tie('value'), { maxLength: 3 }),
-  ),
-  message: fc.dictionary(key, tie('value'), { maxKeys: 4, noNullPrototype: true }),
-}))
-
 /** What json@1.0 documents: UTF-8 bytes come back as text. */
 function jsonForm(value: Value): Value {
   if (value instanceof Uint8Array) {

@@ -9,9 +9,8 @@
  * `key+link: <its ID>`; in bundle mode it stays nested.
  */
 import { DeviceError } from './errors.ts'
-import { hmacId } from './httpsig.ts'
-import type { FlatTABM } from './httpsig.ts'
-import { compareBytewise, escapeKey, setOwn, unescapeKey } from './keys.ts'
+import { hmacIdOf } from './httpsig.ts'
+import { escapeKey, setOwn, unescapeKey } from './keys.ts'
 import { Float, isId, isMessage, isPrivateKey, Link, Live } from './message.ts'
 import type { Message, Value } from './message.ts'
 
@@ -84,12 +83,21 @@ function parseFloatText(text: string): number | Float {
   return Number.isInteger(number) ? new Float(number) : number
 }
 
-function serializeTypes(types: readonly (readonly [string, AoType])[]): string {
-  return types
-    .map(([key, type]) => [escapeKey(key), type] as const)
-    .sort((a, b) => compareBytewise(a[0], b[0]))
-    .map(([key, type]) => `${key}="${type}"`)
-    .join(', ')
+/** The `ao-types` dictionary: entries sorted by their escaped keys (ASCII, so `<` is byte order). */
+function serializeTypes(keys: readonly string[], types: readonly AoType[]): string {
+  const escaped = keys.map(escapeKey)
+  const order: number[] = []
+  for (let i = 0; i < escaped.length; i++) {
+    let at = order.length
+    while (at > 0 && (escaped[order[at - 1] as number] as string) > (escaped[i] as string)) at--
+    order.splice(at, 0, i)
+  }
+  let text = ''
+  for (let j = 0; j < order.length; j++) {
+    const i = order[j] as number
+    text += `${j === 0 ? '' : ', '}${escaped[i] as string}="${types[i] as AoType}"`
+  }
+  return text
 }
 
 /** Parses an `ao-types` dictionary into unescaped key → type. */
@@ -109,22 +117,50 @@ function parseTypes(text: string): Map<string, AoType> {
   return types
 }
 
-interface Encoder {
-  readonly bundle: boolean
-  /** Link mode: collects every child's TABM by ID (undefined when the caller only wants the ID). */
-  readonly children: Map<string, TABM> | undefined
+/**
+ * One TABM level: keys and values in parallel, in the message's key order. Building it is the one
+ * place that decides how values are written (text and `ao-types`); the TABM codec turns it into an
+ * object, IDs sign it directly.
+ */
+export interface TABMLevel {
+  readonly keys: string[]
+  readonly values: TABMValue[]
 }
 
-/** Encodes a message (or a list, as a numbered message) to a TABM; link-mode children get IDs. */
-function encode(value: Message | readonly Value[], encoder: Encoder, path: string): TABM {
-  const out: Record<string, TABMValue> = {}
-  const types: [string, AoType][] = []
-  const isList = Array.isArray(value)
-  if (isList) {
-    types.push(['.', 'list'])
+/** The value that stands for a nested message or list: its TABM (bundle mode) or its ID (link). */
+export type NestedEncoder = (child: Message | readonly Value[], path: string) => TABMValue
+
+interface LevelBuilder extends TABMLevel {
+  readonly bundle: boolean
+  readonly nested: NestedEncoder
+  typeKeys: string[] | undefined
+  typeNames: AoType[] | undefined
+}
+
+/**
+ * Encodes one level of a message (or a list, as a numbered message): leaves become text with
+ * their `ao-types`, nested messages and lists become `nested(child)` under `key` (bundle) or
+ * `key+link` (link mode). `path` (`a/b/`) names the level in errors.
+ */
+export function encodeLevel(
+  value: Message | readonly Value[],
+  path: string,
+  bundle: boolean,
+  nested: NestedEncoder,
+): TABMLevel {
+  const level: LevelBuilder = {
+    keys: [],
+    values: [],
+    bundle,
+    nested,
+    typeKeys: undefined,
+    typeNames: undefined,
+  }
+  if (Array.isArray(value)) {
+    addType(level, '.', 'list')
     const list = value as readonly Value[]
     for (let i = 0; i < list.length; i++) {
-      encodeEntry(out, types, String(i + 1), list[i] as Value, encoder, path)
+      encodeEntry(level, String(i + 1), list[i] as Value, path)
     }
   } else {
     const message = value as Message
@@ -133,71 +169,93 @@ function encode(value: Message | readonly Value[], encoder: Encoder, path: strin
       if (key === TYPES_KEY || key.endsWith(LINK_SUFFIX)) {
         throw invalid(`key '${path}${key}' is reserved by structured@1.0`, 422)
       }
-      encodeEntry(out, types, key, message[key] as Value, encoder, path)
+      encodeEntry(level, key, message[key] as Value, path)
     }
   }
-  if (types.length > 0) out[TYPES_KEY] = serializeTypes(types)
-  return out
+  if (level.typeKeys !== undefined) {
+    level.keys.push(TYPES_KEY)
+    level.values.push(serializeTypes(level.typeKeys, level.typeNames as AoType[]))
+  }
+  return level
 }
 
-function encodeEntry(
-  out: Record<string, TABMValue>,
-  types: [string, AoType][],
-  key: string,
-  value: Value,
-  encoder: Encoder,
-  path: string,
-): void {
+function addType(level: LevelBuilder, key: string, type: AoType): void {
+  if (level.typeKeys === undefined) {
+    level.typeKeys = [key]
+    level.typeNames = [type]
+  } else {
+    level.typeKeys.push(key)
+    ;(level.typeNames as AoType[]).push(type)
+  }
+}
+
+function encodeEntry(level: LevelBuilder, key: string, value: Value, path: string): void {
+  let text: TABMValue
+  let type: AoType | undefined
   switch (typeof value) {
     case 'string':
-      setOwn(out, key, value)
-      return
+      text = value
+      break
     case 'number':
       if (Number.isInteger(value)) {
-        setOwn(out, key, formatInteger(value))
-        types.push([key, 'integer'])
+        text = formatInteger(value)
+        type = 'integer'
       } else {
-        setOwn(out, key, formatFloat(value))
-        types.push([key, 'float'])
+        text = formatFloat(value)
+        type = 'float'
       }
-      return
+      break
     case 'bigint':
-      setOwn(out, key, value.toString())
-      types.push([key, 'integer'])
-      return
+      text = value.toString()
+      type = 'integer'
+      break
     case 'boolean':
-      setOwn(out, key, value ? 'true' : 'false')
-      types.push([key, 'atom'])
-      return
+      text = value ? 'true' : 'false'
+      type = 'atom'
+      break
     case 'object':
+      if (value === null) {
+        text = 'null'
+        type = 'atom'
+      } else if (value instanceof Uint8Array) {
+        text = value
+      } else if (value instanceof Float) {
+        text = formatFloat(value.value)
+        type = 'float'
+      } else if (value instanceof Link) {
+        level.keys.push(key + LINK_SUFFIX)
+        level.values.push(value.id)
+        return
+      } else if (value instanceof Live) {
+        throw invalid(`live value at '${path}${key}' cannot be serialised`)
+      } else if (Array.isArray(value) || isMessage(value)) {
+        level.keys.push(level.bundle ? key : key + LINK_SUFFIX)
+        level.values.push(level.nested(value as Message | readonly Value[], `${path}${key}/`))
+        return
+      } else {
+        throw invalid(`unsupported value at '${path}${key}'`)
+      }
       break
     default:
       throw invalid(`unsupported value of type ${typeof value} at '${path}${key}'`)
   }
-  if (value === null) {
-    setOwn(out, key, 'null')
-    types.push([key, 'atom'])
-  } else if (value instanceof Uint8Array) {
-    setOwn(out, key, value)
-  } else if (value instanceof Float) {
-    setOwn(out, key, formatFloat(value.value))
-    types.push([key, 'float'])
-  } else if (value instanceof Link) {
-    setOwn(out, key + LINK_SUFFIX, value.id)
-  } else if (value instanceof Live) {
-    throw invalid(`live value at '${path}${key}' cannot be serialised`)
-  } else if (Array.isArray(value) || isMessage(value)) {
-    const child = encode(value as Message | readonly Value[], encoder, `${path}${key}/`)
-    if (encoder.bundle) {
-      setOwn(out, key, child)
-    } else {
-      const childId = hmacId(child as FlatTABM)
-      encoder.children?.set(childId, child)
-      setOwn(out, key + LINK_SUFFIX, childId)
-    }
-  } else {
-    throw invalid(`unsupported value at '${path}${key}'`)
+  level.keys.push(key)
+  level.values.push(text)
+  if (type !== undefined) addType(level, key, type)
+}
+
+/** The TABM object of a level (`__proto__` kept as an own key). */
+function toObject(level: TABMLevel): TABM {
+  const out: Record<string, TABMValue> = {}
+  for (let i = 0; i < level.keys.length; i++) {
+    setOwn(out, level.keys[i] as string, level.values[i] as TABMValue)
   }
+  return out
+}
+
+/** The unsigned ID of a link-mode level (every value binary). */
+export function levelId(level: TABMLevel): string {
+  return hmacIdOf(level.keys, level.values as readonly (string | Uint8Array)[])
 }
 
 /**
@@ -208,13 +266,15 @@ function encodeEntry(
 export function toTABM(value: Message | readonly Value[], options: ToTABMOptions = {}): TABMResult {
   const bundle = options.bundle === true
   const children = new Map<string, TABM>()
-  const tabm = encode(value, { bundle, children: bundle ? undefined : children }, '')
-  return { tabm, children }
-}
-
-/** The link-mode TABM of a message without collecting children: the input to its ID. */
-export function linkTABM(value: Message | readonly Value[]): FlatTABM {
-  return encode(value, { bundle: false, children: undefined }, '') as FlatTABM
+  const nested: NestedEncoder = bundle
+    ? (child, path) => toObject(encodeLevel(child, path, true, nested))
+    : (child, path) => {
+        const level = encodeLevel(child, path, false, nested)
+        const childId = levelId(level)
+        children.set(childId, toObject(level))
+        return childId
+      }
+  return { tabm: toObject(encodeLevel(value, '', bundle, nested)), children }
 }
 
 function text(value: TABMValue, key: string): string {

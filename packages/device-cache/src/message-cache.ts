@@ -5,15 +5,13 @@ import {
   decodeValue,
   encodeValue,
   isMessage,
+  idTree,
   isPrivateKey,
   Link,
-  LINK_SUFFIX,
-  tabmId,
-  toTABM,
+  type IdTree,
   type Message,
   type Store,
   type StoreOp,
-  type TABM,
   type Value,
 } from '@aonode/core'
 import { decodedCacheOf } from './decoded-cache.ts'
@@ -70,9 +68,9 @@ export class WritePlan {
 
   /** Plans `message` and returns its unsigned ID. */
   message(message: Message): string {
-    // One encoding of the whole tree gives every nested message's ID and TABM: no level is hashed twice.
-    const { tabm, children } = toTABM(message)
-    return this.tree(message, tabmId(tabm), tabm, children)
+    // One pass over the whole tree gives every nested message's ID: no level is hashed twice.
+    const ids = idTree(message)
+    return this.tree(message, ids.id, ids)
   }
 
   /**
@@ -81,37 +79,21 @@ export class WritePlan {
    * instead of `messages/<ID>`.
    */
   record(message: Message): { readonly id: string; readonly value: Uint8Array } {
-    const { tabm, children } = toTABM(message)
-    const messageId = tabmId(tabm)
-    return { id: messageId, value: this.encodeRecord(message, tabm, children, messageId) }
+    const ids = idTree(message)
+    return { id: ids.id, value: this.encodeRecord(message, ids, ids.id) }
   }
 
-  private tree(
-    message: Message,
-    messageId: string,
-    tabm: TABM,
-    children: ReadonlyMap<string, TABM>,
-  ): string {
+  private tree(message: Message, messageId: string, ids: IdTree): string {
     const key = messageKey(messageId)
     if (this.planned.has(key)) return messageId
     this.planned.add(key)
     // `ifAbsent`: the store's own lookup at commit skips a message it already has.
-    this.ops.push({
-      op: 'put',
-      key,
-      value: this.encodeRecord(message, tabm, children),
-      ifAbsent: true,
-    })
+    this.ops.push({ op: 'put', key, value: this.encodeRecord(message, ids), ifAbsent: true })
     return messageId
   }
 
   /** The record of `message` (its children planned); with `ownId` when stored outside `messages/`. */
-  private encodeRecord(
-    message: Message,
-    tabm: TABM,
-    children: ReadonlyMap<string, TABM>,
-    ownId?: string,
-  ): Uint8Array {
+  private encodeRecord(message: Message, ids: IdTree, ownId?: string): Uint8Array {
     const keys = Object.create(null) as Record<string, Value>
     const nested: string[] = []
     const data: string[] = []
@@ -121,9 +103,7 @@ export class WritePlan {
       if (isMessage(value) && this.inlineSmall && smallTree(value, INLINE_KEYS) >= 0) {
         keys[name] = value
       } else if (isMessage(value)) {
-        // toTABM replaced the nested message by `<name>+link: <its ID>`.
-        const childId = tabm[name + LINK_SUFFIX] as string
-        keys[name] = new Link(this.tree(value, childId, children.get(childId) as TABM, children))
+        keys[name] = new Link(this.tree(value, ids.idOf(value) as string, ids))
         nested.push(name)
       } else if (value instanceof Uint8Array && value.byteLength >= INLINE_LIMIT) {
         keys[name] = new Link(this.data(value))
