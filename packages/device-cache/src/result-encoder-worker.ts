@@ -4,7 +4,7 @@
  */
 import { parentPort } from 'node:worker_threads'
 import { DeviceError, decodeValue, type Message } from '@aonode/core'
-import type { EncodedWrites, EncoderReply } from './result-encoder.ts'
+import { READY, type EncodedWrites, type EncoderReply } from './result-encoder.ts'
 import { planResults, type ResultWrite } from './results.ts'
 
 function decodeWrites(encoded: EncodedWrites): ResultWrite[] {
@@ -57,3 +57,4 @@ parentPort?.on('message', (encoded: EncodedWrites) => {
     parentPort?.postMessage(reply)
   }
 })
+parentPort?.postMessage(READY)

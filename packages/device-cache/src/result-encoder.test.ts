@@ -1,5 +1,5 @@
 import { DeviceError, Float, id, Link, type Message, type Store } from '@aonode/core'
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { backends } from './fixtures/backends.ts'
 import { ResultEncoder } from './result-encoder.ts'
 import { listSlots, readResult, writeResults, type ResultWrite } from './results.ts'
@@ -17,6 +17,9 @@ const run = (from: number, count: number, of = result): ResultWrite[] =>
   Array.from({ length: count }, (_, i) => ({ process: PID, slot: from + i, result: of(from + i) }))
 
 const encoder = new ResultEncoder()
+beforeAll(async () => {
+  await encoder.started()
+})
 afterAll(async () => {
   await encoder.close()
 })
@@ -79,15 +82,19 @@ describe.each(backends)('ResultEncoder on the $name store', (backend) => {
   })
 })
 
-it('starts a new thread after close', async () => {
+it('plans on the calling thread while its thread boots, and starts a new one after close', async () => {
   const own = new ResultEncoder()
   const [backend] = backends
   const store = (backend as (typeof backends)[number]).open()
   try {
+    // Not booted yet: planned here, answered without waiting for the thread.
     await own.write(store, run(0, 10))
-    await own.close()
+    await own.started()
     await own.write(store, run(10, 10))
-    expect(listSlots(store, PID)).toHaveLength(20)
+    await own.close()
+    await own.started()
+    await own.write(store, run(20, 10))
+    expect(listSlots(store, PID)).toHaveLength(30)
   } finally {
     await own.close()
     await store.close()

@@ -13,6 +13,9 @@ const WORKER_URL = new URL(
   import.meta.url,
 )
 
+/** The thread's first message: it has loaded and takes batches. */
+export const READY = 'ready'
+
 /** A batch as it crosses to the thread: `[process, slot, result, snapshot?]` per write. */
 export type EncodedWrites = Uint8Array
 
@@ -42,13 +45,18 @@ export class ResultEncoder {
   private worker: Worker | undefined
   /** Calls in the order they were sent; the thread answers in the same order. */
   private readonly pending: Pending[] = []
+  /** The thread has loaded (it boots in about 0.1–0.6 s; until then batches are planned here). */
+  private ready = false
+  private onReady: (() => void)[] = []
 
   /**
-   * `writeResults` with the planning on the thread. A small batch with nothing queued ahead of it
-   * is planned here: a thread round trip would cost it more than it saves.
+   * `writeResults` with the planning on the thread. With nothing queued ahead, a small batch is
+   * planned here (a thread round trip would cost it more than it saves), and so is any batch while
+   * the thread boots: a restarted node's first `now` does not wait for it.
    */
   write(store: Store, writes: readonly ResultWrite[]): Promise<string[]> {
-    if (this.pending.length === 0 && writes.length < MIN_OFFLOADED_SLOTS) {
+    const offload = writes.length >= MIN_OFFLOADED_SLOTS && this.booted()
+    if (this.pending.length === 0 && !offload) {
       const { ids, ops } = planResults(writes)
       return store.batch(ops).then(() => ids)
     }
@@ -58,7 +66,7 @@ export class ResultEncoder {
         snapshot === undefined ? [process, slot, result] : [process, slot, result, snapshot],
       ),
     )
-    const worker = this.thread()
+    const worker = this.worker as Worker
     return new Promise<string[]>((resolve, reject) => {
       this.pending.push({ store, resolve, reject })
       worker.ref()
@@ -71,18 +79,35 @@ export class ResultEncoder {
     while (this.pending.length > 0) await new Promise((resolve) => setImmediate(resolve))
     const worker = this.worker
     this.worker = undefined
+    this.ready = false
     if (worker !== undefined) await worker.terminate()
   }
 
-  private thread(): Worker {
-    if (this.worker !== undefined) return this.worker
+  /** Starts the thread if there is none and resolves once it takes batches. */
+  async started(): Promise<void> {
+    if (this.booted()) return
+    await new Promise<void>((resolve) => this.onReady.push(resolve))
+  }
+
+  /** True once the thread is up; starts it when there is none. */
+  private booted(): boolean {
+    if (this.worker === undefined) this.start()
+    return this.ready
+  }
+
+  private start(): void {
     // Running from TypeScript sources: the thread must resolve workspace packages to theirs too.
     const execArgv = WORKER_URL.pathname.endsWith('.ts')
       ? [...process.execArgv, '--conditions=source']
       : process.execArgv
     const worker = new Worker(WORKER_URL, { execArgv })
     worker.unref()
-    worker.on('message', (reply: EncoderReply) => {
+    worker.on('message', (reply: EncoderReply | typeof READY) => {
+      if (reply === READY) {
+        if (this.worker === worker) this.ready = true
+        for (const resolve of this.onReady.splice(0)) resolve()
+        return
+      }
       this.answer(reply)
       if (this.pending.length === 0) worker.unref()
     })
@@ -93,7 +118,6 @@ export class ResultEncoder {
       this.fail(worker, new Error(`the result encoder thread exited with code ${code}`))
     })
     this.worker = worker
-    return worker
   }
 
   /** Commits the oldest call's batch; synchronously, so batches reach the store in call order. */
@@ -120,6 +144,7 @@ export class ResultEncoder {
   private fail(worker: Worker, cause: unknown): void {
     if (this.worker !== worker) return
     this.worker = undefined
+    this.ready = false
     for (const call of this.pending.splice(0)) {
       call.reject(
         new DeviceError('UNAVAILABLE', 'the result encoder thread failed; nothing was written', {
