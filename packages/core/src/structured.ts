@@ -85,12 +85,17 @@ function parseFloatText(text: string): number | Float {
 
 /** The `ao-types` dictionary: entries sorted by their escaped keys (ASCII, so `<` is byte order). */
 function serializeTypes(keys: readonly string[], types: readonly AoType[]): string {
+  if (keys.length === 1) return `${escapeKey(keys[0] as string)}="${types[0] as AoType}"`
   const escaped = keys.map(escapeKey)
+  // Insertion sort of the indices: the lists are short, and Array#splice costs more than the shifts.
   const order: number[] = []
   for (let i = 0; i < escaped.length; i++) {
-    let at = order.length
-    while (at > 0 && (escaped[order[at - 1] as number] as string) > (escaped[i] as string)) at--
-    order.splice(at, 0, i)
+    let at = i
+    while (at > 0 && (escaped[order[at - 1] as number] as string) > (escaped[i] as string)) {
+      order[at] = order[at - 1] as number
+      at--
+    }
+    order[at] = i
   }
   let text = ''
   for (let j = 0; j < order.length; j++) {
@@ -165,7 +170,9 @@ export function encodeLevel(
   } else {
     const message = value as Message
     for (const key of Object.keys(message)) {
-      if (isPrivateKey(key)) continue
+      // Every private key starts with p or P: the full check lower-cases the key.
+      const first = key.charCodeAt(0)
+      if ((first === 0x70 || first === 0x50) && isPrivateKey(key)) continue
       if (key === TYPES_KEY || key.endsWith(LINK_SUFFIX)) {
         throw invalid(`key '${path}${key}' is reserved by structured@1.0`, 422)
       }

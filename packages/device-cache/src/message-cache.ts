@@ -94,7 +94,10 @@ export class WritePlan {
 
   /** The record of `message` (its children planned); with `ownId` when stored outside `messages/`. */
   private encodeRecord(message: Message, ids: IdTree, ownId?: string): Uint8Array {
-    const keys = Object.create(null) as Record<string, Value>
+    // A plain object is cheaper to build and encode; only `__proto__` needs one without a prototype.
+    const keys = Object.hasOwn(message, '__proto__')
+      ? (Object.create(null) as Record<string, Value>)
+      : ({} as Record<string, Value>)
     const nested: string[] = []
     const data: string[] = []
     for (const name of Object.keys(message)) {
