@@ -194,6 +194,12 @@ describe('id: the fused path equals the TABM path', () => {
     ]
     for (const input of cases) expect(id(input)).toBe(oracle(input))
   })
+
+  it('drops private keys in any case, and only those', () => {
+    const withPrivate = { Priv: 1, 'PRIVATE-x': { y: 1 }, privy: [2], p: 'kept', pri: 3 }
+    expect(id(withPrivate)).toBe(id({ p: 'kept', pri: 3 }))
+    expect(idTree(withPrivate).id).toBe(id({ p: 'kept', pri: 3 }))
+  })
 })
 
 describe('idTree', () => {
