@@ -454,7 +454,13 @@ export class ProcessWorker {
       })
     const write: ResultWrite = { from, done }
     this.writes.add(write)
-    if (this.unwritten.size >= this.options.maxPendingWrites) await this.flush()
+    // Too many slots in flight: wait for the oldest writes (they settle in call order) until under
+    // the cap, not for all of them, so the store always has the next batch queued.
+    while (this.unwritten.size >= this.options.maxPendingWrites) {
+      const [oldest] = this.writes
+      if (oldest === undefined) break
+      await oldest.done
+    }
   }
 
   /** Waits for every result write in flight (failures stay in `failure`). */
