@@ -45,6 +45,11 @@ const MIN_POOLED_SLAB = 64 * 1024
 const MAX_POOLED_SLAB = 4 * 1024 * 1024
 
 const DEFAULT_INLINE_BELOW = 256
+/**
+ * Transactions handed to lmdb and not yet durable: one syncing and one queued behind it keep lmdb's
+ * write thread busy; batches beyond that wait and go out together (group commit, below).
+ */
+const MAX_IN_FLIGHT = 2
 const APPEND = { append: true } as const
 
 /**
@@ -214,6 +219,63 @@ export function createLmdbStore(options: LmdbStoreOptions): Store {
     if (pooled && freeSlabs.length < MAX_FREE_SLABS) freeSlabs.push(slab)
   }
 
+  /**
+   * Issues `ops` as one transaction and settles once it is committed and synced. lmdb commits every
+   * async write made in one event turn in one transaction (its documented rule; we never call
+   * transactionSync, the one exception), so issuing the whole batch synchronously makes it atomic.
+   * This is much faster than a transaction callback, which must round-trip to the main thread.
+   */
+  const commitNow = async (ops: readonly StoreOp[]): Promise<void> => {
+    const issued: [string, number | undefined][] = []
+    try {
+      const { last, appended, slab } = issue(ops, issued)
+      const [, ...stored] = await Promise.all([last, ...appended]).finally(() => {
+        // The transaction is over (committed or failed): lmdb reads nothing from the slab any more.
+        returnSlab(slab)
+      })
+      // An append refused as out of order: another store wrote this directory's blobs.
+      if (stored.includes(false)) {
+        throw new DeviceError(
+          'DEVICE_FAILED',
+          `blob sequence numbers of ${where} were taken by another writer: one store per data directory`,
+        )
+      }
+    } finally {
+      // Committed (or failed): the database answers for these keys again, unless a later write is pending.
+      for (const [key, blob] of issued) {
+        if (pending.get(key) === blob) pending.delete(key)
+      }
+    }
+  }
+
+  /**
+   * Group commit. Left to itself, lmdb makes a transaction of each event turn's writes and syncs
+   * each one in turn, so under concurrent load a write waits behind a queue of small syncs. Here at
+   * most MAX_IN_FLIGHT transactions are in flight; batches that arrive meanwhile form the next one.
+   */
+  let inFlight = 0
+  let next:
+    { ops: StoreOp[]; waiters: { resolve(): void; reject(error: unknown): void }[] } | undefined
+  const transact = (ops: readonly StoreOp[]): Promise<void> => {
+    inFlight++
+    const done = commitNow(ops)
+    void done.then(ignore, ignore).then(() => {
+      inFlight--
+      const group = next
+      next = undefined
+      if (group === undefined) return
+      transact(group.ops).then(
+        () => {
+          for (const waiter of group.waiters) waiter.resolve()
+        },
+        (error: unknown) => {
+          for (const waiter of group.waiters) waiter.reject(error)
+        },
+      )
+    })
+    return done
+  }
+
   const backend: Backend = {
     kind: 'lmdb',
     peek(key) {
@@ -239,31 +301,14 @@ export function createLmdbStore(options: LmdbStoreOptions): Store {
         : db.getKeys({ start: low, end: high, snapshot: false })
       return low <= BLOBS_DB ? withoutBlobsName(keys) : keys
     },
-    async commit(ops) {
-      // lmdb commits every async write made in one event turn in one transaction (its documented
-      // rule; we never call transactionSync, the one exception), so issuing the whole batch
-      // synchronously here makes it atomic, and it shares its commit and sync with concurrent writers.
-      // This is much faster than a transaction callback, which must round-trip to the main thread.
-      const issued: [string, number | undefined][] = []
-      try {
-        const { last, appended, slab } = issue(ops, issued)
-        const [, ...stored] = await Promise.all([last, ...appended]).finally(() => {
-          // The transaction is over (committed or failed): lmdb reads nothing from the slab any more.
-          returnSlab(slab)
-        })
-        // An append refused as out of order: another store wrote this directory's blobs.
-        if (stored.includes(false)) {
-          throw new DeviceError(
-            'DEVICE_FAILED',
-            `blob sequence numbers of ${where} were taken by another writer: one store per data directory`,
-          )
-        }
-      } finally {
-        // Committed (or failed): the database answers for these keys again, unless a later write is pending.
-        for (const [key, blob] of issued) {
-          if (pending.get(key) === blob) pending.delete(key)
-        }
-      }
+    commit(ops) {
+      if (inFlight < MAX_IN_FLIGHT) return transact(ops)
+      // Enough is in flight: this batch waits and goes out with every other batch that arrives
+      // meanwhile, as one transaction with one sync, as soon as one of those is durable.
+      next ??= { ops: [], waiters: [] }
+      const group = next
+      for (const op of ops) group.ops.push(op)
+      return new Promise<void>((resolve, reject) => group.waiters.push({ resolve, reject }))
     },
     async close() {
       await db.close()
