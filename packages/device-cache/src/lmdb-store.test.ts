@@ -116,6 +116,24 @@ describe('lmdb split layout', () => {
     expect((await onDisk(dir)).blobs).toEqual([0, 1, 2, 3, 5])
   })
 
+  it('commits batches in call order when a large one arrives behind waiting small ones', async () => {
+    const store = createLmdbStore({ path: dir })
+    const busy = [store.write('busy/1', big('x')), store.write('busy/2', big('y'))]
+    // Two transactions are in flight: the small batch waits, and the large one (which would get a
+    // transaction of its own) must join it rather than overtake it.
+    const small = store.write('key', big('1'))
+    const large = store.batch(
+      Array.from({ length: 100 }, (_, i) => ({
+        op: 'put' as const,
+        key: i === 99 ? 'key' : `filler/${i}`,
+        value: big(i === 99 ? '2' : 'f'),
+      })),
+    )
+    await Promise.all([...busy, small, large])
+    expect(text(store.read('key'))).toBe('2'.repeat(300))
+    await store.close()
+  })
+
   it('reuses write buffers without mixing up the values of batches in flight', async () => {
     const store = createLmdbStore({ path: dir })
     const round = (r: number) =>

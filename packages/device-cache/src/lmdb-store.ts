@@ -50,6 +50,12 @@ const DEFAULT_INLINE_BELOW = 256
  * write thread busy; batches beyond that wait and go out together (group commit, below).
  */
 const MAX_IN_FLIGHT = 2
+/**
+ * A batch this large is worth its own transaction: it goes to lmdb at once unless smaller ones wait
+ * ahead of it (then it joins them, so batches still commit in call order). A producer of large
+ * batches (process@1.0's result writes) keeps lmdb's write thread fed instead of waiting for a sync.
+ */
+const OWN_TRANSACTION_OPS = 64
 const APPEND = { append: true } as const
 
 /**
@@ -302,7 +308,8 @@ export function createLmdbStore(options: LmdbStoreOptions): Store {
       return low <= BLOBS_DB ? withoutBlobsName(keys) : keys
     },
     commit(ops) {
-      if (inFlight < MAX_IN_FLIGHT) return transact(ops)
+      if (next === undefined && (inFlight < MAX_IN_FLIGHT || ops.length >= OWN_TRANSACTION_OPS))
+        return transact(ops)
       // Enough is in flight: this batch waits and goes out with every other batch that arrives
       // meanwhile, as one transaction with one sync, as soon as one of those is durable.
       next ??= { ops: [], waiters: [] }
