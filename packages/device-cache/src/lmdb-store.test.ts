@@ -134,6 +134,18 @@ describe('lmdb split layout', () => {
     await store.close()
   })
 
+  it('writes batches still waiting for a group commit before it closes', async () => {
+    const store = createLmdbStore({ path: dir })
+    const writes = Array.from({ length: 20 }, (_, i) =>
+      store.write(`wait/${i}`, big(String(i % 10))),
+    )
+    await store.close()
+    await Promise.all(writes)
+    const reopened = createLmdbStore({ path: dir })
+    expect(reopened.list('wait')).toHaveLength(20)
+    await reopened.close()
+  })
+
   it('reuses write buffers without mixing up the values of batches in flight', async () => {
     const store = createLmdbStore({ path: dir })
     const round = (r: number) =>

@@ -318,6 +318,9 @@ export function createLmdbStore(options: LmdbStoreOptions): Store {
       return new Promise<void>((resolve, reject) => group.waiters.push({ resolve, reject }))
     },
     async close() {
+      // Batches waiting for a group commit are written before the database closes.
+      while (next !== undefined || inFlight > 0)
+        await new Promise((resolve) => setImmediate(resolve))
       await db.close()
       openPaths.delete(where)
     },
