@@ -83,7 +83,7 @@ export class ResultEncoder {
     if (worker !== undefined) await worker.terminate()
   }
 
-  /** Starts the thread if there is none and resolves once it takes batches. */
+  /** Starts the thread if there is none and resolves once it takes batches (or has died). */
   async started(): Promise<void> {
     if (this.booted()) return
     await new Promise<void>((resolve) => this.onReady.push(resolve))
@@ -145,6 +145,8 @@ export class ResultEncoder {
     if (this.worker !== worker) return
     this.worker = undefined
     this.ready = false
+    // Whoever waits for it to boot goes on: batches are planned on the calling thread meanwhile.
+    for (const resolve of this.onReady.splice(0)) resolve()
     for (const call of this.pending.splice(0)) {
       call.reject(
         new DeviceError('UNAVAILABLE', 'the result encoder thread failed; nothing was written', {
