@@ -1,45 +1,61 @@
 /**
  * The call channel between a process's host (main thread) and its worker: a small control block
  * and a data block, both SharedArrayBuffers, plus a MessagePort for what does not fit (big payloads,
- * snapshots, error text). A call is: write the request, bump `REQUEST`, wait for `RESPONSE` to
- * match. No structured clone on the hot path.
+ * snapshots, error text). A call is: write the request into its slot, bump `REQUEST`, wait for
+ * `RESPONSE` to reach it. No structured clone on the hot path.
  *
  * A compute request carries a chunk of a batch's messages, run in order in one hop. The data block
  * has two halves: the host fills one with the next chunk while the worker runs the chunk in the
  * other (and reads one chunk's answers while the worker computes the next). In the request's half
  * (`OFFSET`): `env`, then per message `[u32 length][f64 timestamp][msg bytes]`; out, in the same
  * half: per answered message `[u32 length][answer bytes]`. When either does not fit, it travels on
- * the port instead.
+ * the port instead. Up to two requests are outstanding at once, one per half.
  */
 
 /** Bytes of the data block; each request and its answers use one half. */
 export const DATA_BYTES = 1 << 20
 export const HALF_BYTES = DATA_BYTES / 2
 
-/** Int32 slots of the control block. */
+/** Int32 slots of the control block shared by all requests. */
+/** The last request the host posted (a sequence number; requests are served in order). */
 export const REQUEST = 0
+/** The last request the worker finished. */
 export const RESPONSE = 1
-export const OP = 2
-export const STATUS = 3
-/** Messages in the request's chunk. */
-export const COUNT = 4
-export const ENV_LENGTH = 5
-/** Messages of the batch that ran to an answer (the rest were not run, or the last one failed). */
-export const ANSWERED = 6
-/** Set when the payload or the result travels on the port instead of the data block. */
-export const ON_PORT = 7
-export const READY = 8
-/**
- * Messages this worker must have applied since it booted before the batch: the host's count,
- * checked by the worker, so a batch is never applied twice or out of order.
- */
-export const APPLIED = 9
-/** The index in the batch of the message running now (for the per-message time limit). */
-export const PROGRESS = 10
-/** Byte offset of the request's half of the data block (0 or HALF_BYTES). */
-export const OFFSET = 11
+export const READY = 2
+/** The index in its chunk of the message running now (for the per-message time limit). */
+export const PROGRESS = 3
 /** Float64 slot (index in a Float64Array over the same block): when that message started, epoch ms. */
-export const STARTED_F64 = 8
+export const STARTED_F64 = 2
+
+/**
+ * A request's own fields, at `requestSlot(sequence) + field`. Two slots, by the sequence number's
+ * parity: the host posts the next chunk while the worker runs the current one, so the worker goes
+ * on without waiting for the host between chunks.
+ */
+export const OP = 0
+export const STATUS = 1
+/** Messages in the request's chunk. */
+export const COUNT = 2
+export const ENV_LENGTH = 3
+/** Messages of the chunk that ran to an answer (the rest were not run, or the last one failed). */
+export const ANSWERED = 4
+/** Set when the payload or the answers travel on the port instead of the data block. */
+export const ON_PORT = 5
+/**
+ * Messages this worker must have applied since it booted before the chunk: the host's count,
+ * checked by the worker, so a chunk is never applied twice or out of order (a chunk posted behind
+ * one that fails finds the worker short of it, and nothing of it runs).
+ */
+export const APPLIED = 6
+/** Byte offset of the request's half of the data block (0 or HALF_BYTES). */
+export const OFFSET = 7
+const REQUEST_FIELDS = 8
+const FIRST_REQUEST_SLOT = 8
+
+/** Where request `sequence`'s fields start in the control block. */
+export const requestSlot = (sequence: number): number =>
+  FIRST_REQUEST_SLOT + (sequence & 1) * REQUEST_FIELDS
+
 export const CONTROL_BYTES = 128
 
 export const OP_COMPUTE = 1

@@ -395,6 +395,26 @@ describe('ao (aos) modules', () => {
     expect(output(next)['data']).toMatch(/\b119$/)
   })
 
+  it('compute-batch stops a runaway in an early chunk; the chunk posted behind it runs once', async () => {
+    // 12 messages go in chunks of 3: the worker already holds chunk 2 when chunk 1's runaway stops.
+    const bodies = Array.from({ length: 12 }, (_, i) =>
+      evalBody(i === 1 ? 'while true do end' : 'X = (X or 0) + 1; return X'),
+    )
+    const { outcomes, last } = await runBatch(
+      (await aos(AOS32, { 'time-limit': 1500 })).state,
+      1,
+      bodies,
+    )
+    expect(outcomes[1]?.['results']).toEqual({
+      error: 'wasm64: the message ran longer than the 1500 ms limit and was stopped',
+    })
+    expect(outcomes).toEqual(
+      await runSingly((await aos(AOS32, { 'time-limit': 1500 })).state, 1, bodies),
+    )
+    const next = await run(last, 13, [evalBody('return X')])
+    expect(output(next)['data']).toBe('11')
+  })
+
   it('caps memory: an image cannot grow past memory-limit, nor start above it', async () => {
     const small = prepareImage(COUNTER, 3)
     const module = new WebAssembly.Module(small.bytes as Uint8Array<ArrayBuffer>)

@@ -31,6 +31,7 @@ import {
   STATUS_MEMORY,
   STATUS_OK,
   STATUS_SEQUENCE,
+  requestSlot,
 } from './channel.ts'
 import type { InstanceSnapshot, ModuleKind } from './runtime.ts'
 import type { ImageInfo } from './wasm-binary.ts'
@@ -191,8 +192,11 @@ interface Channel {
   readonly view: DataView
   readonly port: MessagePort
   sequence: number
-  /** Messages applied by this worker since it booted (the worker checks it per batch). */
-  applied: number
+  /**
+   * Messages this worker will have applied once every chunk posted so far has run (the worker
+   * checks it per chunk).
+   */
+  posted: number
 }
 
 const decoder = new TextDecoder()
@@ -330,8 +334,11 @@ export class WasmInstance {
       start < to
         ? prepare(channel, batch, start, Math.min(to, start + size), env, offset)
         : undefined
+    // Two chunks are posted at once: the worker goes from one to the next without waiting for
+    // this thread, which judges a chunk's answers and writes the one after while the next runs.
     let running = this.send(channel, chunk(from, 0) as Chunk, env)
-    let ahead = chunk(running.to, HALF_BYTES)
+    const second = chunk(running.to, HALF_BYTES)
+    let queued = second === undefined ? undefined : this.send(channel, second, env)
     let next = from
     for (;;) {
       const hop = await this.receive(channel, running)
@@ -342,12 +349,6 @@ export class WasmInstance {
         await this.runBatch(batch, running.from, running.from + hop.ranBefore, env, judge, outcomes)
         outcomes.push(hop.failure as CallFailure)
         return running.from + hop.ranBefore + 1
-      }
-      const answered = running
-      if (hop.failure === undefined && ahead !== undefined) {
-        running = this.send(channel, ahead, env)
-        ahead = undefined
-        await yieldToEventLoop()
       }
       for (const json of hop.answers) {
         const message = batch.at(next++)
@@ -363,27 +364,32 @@ export class WasmInstance {
         this.journalBytes += message.msg.byteLength + env.byteLength
       }
       if (hop.failure !== undefined) {
+        // A chunk posted behind this one finds the worker short of it and does not run.
         await this.rebuild()
         outcomes.push(hop.failure)
         return next + 1
       }
-      if (running === answered) return next
+      if (queued === undefined) return next
       // The half the answered chunk used is free again.
-      ahead = chunk(running.to, answered.offset)
+      const ahead = chunk(queued.to, running.offset)
+      running = queued
+      queued = ahead === undefined ? undefined : this.send(channel, ahead, env)
+      await yieldToEventLoop()
     }
   }
 
-  /** Signals a prepared chunk to the worker. */
+  /** Posts a prepared chunk to the worker (behind the one it may be running). */
   private send(channel: Channel, chunk: Chunk, env: Uint8Array): Sent {
     const { control } = channel
+    const slot = requestSlot(channel.sequence + 1)
     if (chunk.onPort !== undefined) channel.port.postMessage(chunk.onPort)
-    control[ON_PORT] = chunk.onPort === undefined ? 0 : 1
-    control[OFFSET] = chunk.offset
-    control[COUNT] = chunk.to - chunk.from
-    control[ENV_LENGTH] = env.byteLength
-    control[APPLIED] = channel.applied
-    control[PROGRESS] = 0
-    control[OP] = OP_COMPUTE
+    control[slot + ON_PORT] = chunk.onPort === undefined ? 0 : 1
+    control[slot + OFFSET] = chunk.offset
+    control[slot + COUNT] = chunk.to - chunk.from
+    control[slot + ENV_LENGTH] = env.byteLength
+    control[slot + APPLIED] = channel.posted
+    control[slot + OP] = OP_COMPUTE
+    channel.posted += chunk.to - chunk.from
     return { ...chunk, ...this.signal(channel) }
   }
 
@@ -400,15 +406,16 @@ export class WasmInstance {
         },
       }
     }
-    const status = control[STATUS]
+    const slot = requestSlot(sent.sequence)
+    const status = control[slot + STATUS]
     if (status === STATUS_SEQUENCE) {
       const reason = String(receiveMessageOnPort(channel.port)?.message ?? '')
       this.terminate()
       throw new Error(`the worker was out of step, nothing ran: ${reason}`)
     }
-    const count = status === DEAD ? 0 : (control[ANSWERED] as number)
+    const count = status === DEAD ? 0 : (control[slot + ANSWERED] as number)
     const answers: string[] = []
-    if (control[ON_PORT] === 1 && count > 0) {
+    if (control[slot + ON_PORT] === 1 && count > 0) {
       const list = receiveMessageOnPort(channel.port)?.message as Uint8Array[]
       for (const answer of list) answers.push(decoder.decode(answer))
     } else {
@@ -419,7 +426,6 @@ export class WasmInstance {
         at += ANSWER_HEADER + length
       }
     }
-    channel.applied += count
     if (status === STATUS_OK && count === sent.to - sent.from) return { answers }
     const message =
       status === STATUS_MEMORY
@@ -432,7 +438,8 @@ export class WasmInstance {
 
   private async takeSnapshot(): Promise<InstanceSnapshot> {
     const channel = this.channel ?? (await this.spawn())
-    channel.control[OP] = OP_SNAPSHOT
+    const slot = requestSlot(channel.sequence + 1)
+    channel.control[slot + OP] = OP_SNAPSHOT
     // A snapshot is a memory scan and copy: allow it far more than one message's time.
     const timeoutMs = Math.max(60_000, this.limits.timeoutMs)
     if (!(await this.wait(channel, this.signal(channel), timeoutMs))) {
@@ -441,7 +448,7 @@ export class WasmInstance {
     }
     const received = receiveMessageOnPort(channel.port)?.message as
       InstanceSnapshot | string | undefined
-    if (channel.control[STATUS] !== STATUS_OK || typeof received !== 'object') {
+    if (channel.control[slot + STATUS] !== STATUS_OK || typeof received !== 'object') {
       throw new Error(
         `wasm64: snapshot failed: ${typeof received === 'string' ? received : 'no snapshot'}`,
       )
@@ -460,9 +467,8 @@ export class WasmInstance {
 
   /** Bumps `REQUEST` for the request written into the control block. */
   private signal(channel: Channel): Signalled {
-    const { control, clock } = channel
+    const { control } = channel
     const sequence = ++channel.sequence
-    clock[STARTED_F64] = Date.now()
     Atomics.store(control, REQUEST, sequence)
     Atomics.notify(control, REQUEST)
     return { sequence, requested: Date.now() }
@@ -499,8 +505,8 @@ export class WasmInstance {
       }
     }
     const response = Atomics.load(control, RESPONSE)
-    if (response === DEAD) control[STATUS] = DEAD
-    else if (response !== sequence) {
+    if (response === DEAD) control[requestSlot(sequence) + STATUS] = DEAD
+    else if (response < sequence) {
       this.terminate()
       throw new Error(`the worker answered request ${response}, not ${sequence}`)
     }
@@ -569,7 +575,7 @@ export class WasmInstance {
       view: new DataView(dataBuffer),
       port: port1,
       sequence: 0,
-      applied: 0,
+      posted: 0,
     }
     this.channel = channel
     return channel

@@ -24,6 +24,7 @@ import {
   REQUEST,
   RESPONSE,
   STARTED_F64,
+  requestSlot,
   STATUS,
   STATUS_MEMORY,
   STATUS_OK,
@@ -67,10 +68,10 @@ function signal(sequence: number): void {
   Atomics.notify(control, RESPONSE)
 }
 
-function readBatch(offset: number): PortBatch {
-  if (control[ON_PORT] === 1) return receiveMessageOnPort(port)?.message as PortBatch
-  const count = control[COUNT] as number
-  const envLength = control[ENV_LENGTH] as number
+function readBatch(slot: number, offset: number): PortBatch {
+  if (control[slot + ON_PORT] === 1) return receiveMessageOnPort(port)?.message as PortBatch
+  const count = control[slot + COUNT] as number
+  const envLength = control[slot + ENV_LENGTH] as number
   const msgs: Uint8Array[] = []
   const timestamps: number[] = []
   let at = offset + envLength
@@ -87,20 +88,20 @@ function readBatch(offset: number): PortBatch {
  * Runs the chunk in order until it ends or a message traps or outgrows the memory cap (the host
  * then rebuilds the instance, so nothing after it may run here).
  */
-function compute(runtime: Runtime): void {
-  if (control[APPLIED] !== applied) {
-    control[STATUS] = STATUS_SEQUENCE
+function compute(runtime: Runtime, slot: number): void {
+  if (control[slot + APPLIED] !== applied) {
+    control[slot + STATUS] = STATUS_SEQUENCE
     port.postMessage(
-      `the batch starts after message ${control[APPLIED]}, the worker is at ${applied}`,
+      `the batch starts after message ${control[slot + APPLIED]}, the worker is at ${applied}`,
     )
     return
   }
-  control[ANSWERED] = 0
-  const offset = control[OFFSET] as number
-  const { env, msgs, timestamps } = readBatch(offset)
+  control[slot + ANSWERED] = 0
+  const offset = control[slot + OFFSET] as number
+  const { env, msgs, timestamps } = readBatch(slot, offset)
   const answers: Uint8Array[] = []
   let trap: string | undefined
-  control[STATUS] = STATUS_OK
+  control[slot + STATUS] = STATUS_OK
   try {
     for (let i = 0; i < msgs.length; i++) {
       clock[STARTED_F64] = Date.now()
@@ -108,16 +109,16 @@ function compute(runtime: Runtime): void {
       const answer = runtime.call(msgs[i] as Uint8Array, env, timestamps[i] as number)
       applied += 1
       if (runtime.memoryBytes() > cap) {
-        control[STATUS] = STATUS_MEMORY
+        control[slot + STATUS] = STATUS_MEMORY
         break
       }
       answers.push(answer)
     }
   } catch (error) {
     trap = error instanceof Error ? error.message : String(error)
-    control[STATUS] = STATUS_TRAP
+    control[slot + STATUS] = STATUS_TRAP
   }
-  control[ANSWERED] = answers.length
+  control[slot + ANSWERED] = answers.length
   let size = 0
   for (const answer of answers) size += ANSWER_HEADER + answer.byteLength
   if (size <= HALF_BYTES) {
@@ -127,39 +128,41 @@ function compute(runtime: Runtime): void {
       data.set(answer, at + ANSWER_HEADER)
       at += ANSWER_HEADER + answer.byteLength
     }
-    control[ON_PORT] = 0
+    control[slot + ON_PORT] = 0
   } else {
     // Copied, not transferred: small answers share Buffer's pool.
     port.postMessage(answers)
-    control[ON_PORT] = 1
+    control[slot + ON_PORT] = 1
   }
   // After the answers: the host reads them first.
   if (trap !== undefined) port.postMessage(trap)
 }
 
 function serve(runtime: Runtime): never {
-  let sequence = 0
+  let served = 0
   for (;;) {
-    // Sleep until the host bumps REQUEST (spinning here measured slower: it takes the host's core).
-    Atomics.wait(control, REQUEST, sequence)
-    const next = Atomics.load(control, REQUEST)
-    // A request is served once, whatever woke this thread.
-    if (next === sequence) continue
-    sequence = next
+    // Sleep until the host posts the next request; one already posted is served at once
+    // (spinning here measured slower: it takes the host's core).
+    Atomics.wait(control, REQUEST, served)
+    if (Atomics.load(control, REQUEST) === served) continue
+    // Requests are served once each, in order, whatever woke this thread.
+    const sequence = served + 1
+    const slot = requestSlot(sequence)
     try {
-      if (control[OP] === OP_COMPUTE) compute(runtime)
-      else if (control[OP] === OP_SNAPSHOT) {
+      if (control[slot + OP] === OP_COMPUTE) compute(runtime, slot)
+      else if (control[slot + OP] === OP_SNAPSHOT) {
         const snapshot = runtime.snapshot()
         port.postMessage(snapshot, [
           snapshot.data.buffer as ArrayBuffer,
           snapshot.pages.buffer as ArrayBuffer,
         ])
-        control[STATUS] = STATUS_OK
+        control[slot + STATUS] = STATUS_OK
       }
     } catch (error) {
       port.postMessage(error instanceof Error ? error.message : String(error))
-      control[STATUS] = STATUS_TRAP
+      control[slot + STATUS] = STATUS_TRAP
     }
+    served = sequence
     signal(sequence)
   }
 }
