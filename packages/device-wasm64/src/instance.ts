@@ -114,6 +114,19 @@ const chunkSize = (messages: number): number =>
   Math.min(MAX_CHUNK, Math.max(1, Math.ceil(messages / 4)))
 
 /**
+ * Messages in a run's first and last chunks. The worker waits while the first one is written and
+ * while the last one's answers are judged (nothing is posted behind it), so both are short.
+ */
+const EDGE_CHUNK = 2
+
+/** Where the chunk of a run `from..to-1` that starts at `start` ends. */
+function chunkEnd(start: number, from: number, to: number, size: number): number {
+  if (start === from) return Math.min(to, start + EDGE_CHUNK)
+  const end = Math.min(to, start + size)
+  return end === to && end - start > 2 * EDGE_CHUNK ? to - EDGE_CHUNK : end
+}
+
+/**
  * Writes messages `from..` (up to `to`, as many as fit) after `env` into the half at `offset`. A
  * first message too big for a half goes alone, on the port.
  */
@@ -332,7 +345,7 @@ export class WasmInstance {
     const size = chunkSize(to - from)
     const chunk = (start: number, offset: number): Chunk | undefined =>
       start < to
-        ? prepare(channel, batch, start, Math.min(to, start + size), env, offset)
+        ? prepare(channel, batch, start, chunkEnd(start, from, to, size), env, offset)
         : undefined
     // Two chunks are posted at once: the worker goes from one to the next without waiting for
     // this thread, which judges a chunk's answers and writes the one after while the next runs.
