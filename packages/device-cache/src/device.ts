@@ -14,7 +14,7 @@ import {
 } from '@aonode/core'
 import { CACHE_DEVICE, checkId, describe } from './keys.ts'
 import { commitmentKey, locate, readById, writeMessage } from './message-cache.ts'
-import { ResultEncoder } from './result-encoder.ts'
+import { PlanThread } from './plan-thread.ts'
 import {
   checkSlot,
   latestResult,
@@ -101,9 +101,9 @@ function toStore(req: Message): Message {
 export function createCacheDevice(options: CacheDeviceOptions = {}): Device {
   const maxSlots = options.maxSlots ?? 10_000
   const maxResultsPerWrite = options.maxResultsPerWrite ?? 10_000
-  const encoder = options.resultThread === false ? undefined : new ResultEncoder()
+  const planThread = options.resultThread === false ? undefined : new PlanThread()
   const storeResults = (store: Store, writes: readonly ResultWrite[]): Promise<string[]> =>
-    encoder === undefined ? writeResults(store, writes) : encoder.write(store, writes)
+    planThread === undefined ? writeResults(store, writes) : planThread.writeResults(store, writes)
 
   const keys: Record<string, KeyHandler> = {
     read(_base, req, ctx) {
@@ -219,7 +219,7 @@ export function createCacheDevice(options: CacheDeviceOptions = {}): Device {
     },
     keys,
     async stop() {
-      await encoder?.close()
+      await planThread?.close()
     },
   })
 }

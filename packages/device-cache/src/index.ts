@@ -33,5 +33,5 @@ export {
   type ResultWrite,
   type SlotRange,
 } from './results.ts'
-export { ResultEncoder } from './result-encoder.ts'
+export { PlanThread } from './plan-thread.ts'
 export { CACHE_DEVICE, checkId, checkKey, MAX_KEY_BYTES, MAX_SLOT, slotKey } from './keys.ts'

@@ -50,7 +50,7 @@ export function dataHash(bytes: Uint8Array): string {
  */
 export class WritePlan {
   readonly ops: StoreOp[] = []
-  /** Undefined for a plan that is only built here and committed elsewhere (`ResultEncoder`). */
+  /** Undefined for a plan that is only built here and committed elsewhere (`PlanThread`). */
   private readonly store: Store | undefined
   private readonly planned = new Set<string>()
   private readonly inlineSmall: boolean

@@ -95,7 +95,7 @@ export interface PlannedResults {
 
 /**
  * Plans `writes` without a store (the work of `writeResults` before its commit): the state IDs and
- * encodings, which is most of a slot's write and can run on another thread (`ResultEncoder`).
+ * encodings, which is most of a slot's write and can run on another thread (`PlanThread`).
  */
 export function planResults(writes: readonly ResultWrite[]): PlannedResults {
   // Every write is checked before anything is planned, so a bad one writes nothing.

@@ -9,7 +9,7 @@
  * runs are computed as process@1.0 computes a backlog (`compute-batch`, runs of `maxRunSlots` = 100)
  * and, secondarily, one `compute` per message; every aos result is written durably to a real LMDB
  * store (fsynced commits) as process@1.0 and cache@1.0 record it: one commit per run of slots,
- * planned on cache@1.0's result thread (`ResultEncoder`), handed to the store once the next run has started computing (the main thread encodes
+ * planned on cache@1.0's result thread (`PlanThread`), handed to the store once the next run has started computing (the main thread encodes
  * while the worker computes), at most 1,000 slots in flight, and a timed run ends only when all of
  * its results are on disk. A timed run is shorter than process@1.0's default snapshot interval
  * (1 s), so it takes no snapshot. ao-loader keeps no results at all.
@@ -32,7 +32,7 @@ import {
   type ResolveContext,
   type Store,
 } from '@aonode/core'
-import { createLmdbStore, ResultEncoder, type ResultWrite } from '@aonode/device-cache'
+import { createLmdbStore, PlanThread, type ResultWrite } from '@aonode/device-cache'
 import { createWasm64Device } from './device.ts'
 import { createRuntime } from './runtime.ts'
 import { prepareImage } from './wasm-binary.ts'
@@ -67,7 +67,7 @@ const key = (name: string): NonNullable<Device['keys'][string]> =>
 
 const dataDir = mkdtempSync(join(tmpdir(), 'aonode-wasm64-bench-'))
 const store: Store = createLmdbStore({ path: dataDir })
-const encoder = new ResultEncoder()
+const planThread = new PlanThread()
 
 /** Result writes as process@1.0 sends them: one commit per run, waiting when too many are in flight. */
 class ResultCache {
@@ -91,7 +91,7 @@ class ResultCache {
     if (writes.length === 0) return
     this.queue = []
     this.pendingSlots += writes.length
-    const write = encoder.write(store, writes).finally(() => {
+    const write = planThread.writeResults(store, writes).finally(() => {
       this.inFlight.delete(write)
       this.pendingSlots -= writes.length
     })
@@ -570,6 +570,6 @@ figures.push(
 
 report('device-wasm64', figures)
 await device.stop?.(ctx)
-await encoder.close()
+await planThread.close()
 await store.close()
 rmSync(dataDir, { recursive: true, force: true })

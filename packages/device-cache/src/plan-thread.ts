@@ -1,26 +1,42 @@
 /**
- * Plans process results on a worker thread: the state IDs (one HMAC per nested message) and the
- * records are most of the cost of caching a computed slot, and on the thread that computes they
- * compete with the execution device. The host keeps the store: it commits each planned batch in
- * the order the calls came, as soon as the thread answers.
+ * Plans store writes on a worker thread: IDs (one HMAC per nested message) and records are most of
+ * the cost of writing a message or caching a computed slot, and on the calling thread they compete
+ * with whatever else it does (computing, serving requests). The calling thread keeps the store: it
+ * commits each planned batch in the order the calls came, as soon as the thread answers.
  */
 import { Worker } from 'node:worker_threads'
-import { DeviceError, encodeValue, type Store, type StoreOp, type Value } from '@aonode/core'
+import {
+  badRequest,
+  DeviceError,
+  encodeValue,
+  isMessage,
+  type Message,
+  type Store,
+  type StoreOp,
+  type Value,
+} from '@aonode/core'
+import { writeMessages } from './message-cache.ts'
 import { planResults, type ResultWrite } from './results.ts'
 
 const WORKER_URL = new URL(
-  import.meta.url.endsWith('.ts') ? './result-encoder-worker.ts' : './result-encoder-worker.js',
+  import.meta.url.endsWith('.ts') ? './plan-thread-worker.ts' : './plan-thread-worker.js',
   import.meta.url,
 )
 
 /** The thread's first message: it has loaded and takes batches. */
 export const READY = 'ready'
 
-/** A batch as it crosses to the thread: `[process, slot, result, snapshot?]` per write. */
-export type EncodedWrites = Uint8Array
+/**
+ * A batch as it crosses to the thread, encoded (Float, Link and bigint values would not survive a
+ * structured clone): result writes as `[process, slot, result, snapshot?]` each, or messages.
+ */
+export interface PlanJob {
+  readonly kind: 'results' | 'messages'
+  readonly encoded: Uint8Array
+}
 
 /** The thread's answer: the planned puts, their values packed in one transferred buffer. */
-export type EncoderReply =
+export type PlanReply =
   | {
       readonly ids: string[]
       readonly keys: string[]
@@ -39,9 +55,9 @@ interface Pending {
 }
 
 /** Batches smaller than this are planned on the calling thread when nothing is queued. */
-const MIN_OFFLOADED_SLOTS = 8
+const MIN_OFFLOADED = 8
 
-export class ResultEncoder {
+export class PlanThread {
   private worker: Worker | undefined
   /** Calls in the order they were sent; the thread answers in the same order. */
   private readonly pending: Pending[] = []
@@ -54,23 +70,54 @@ export class ResultEncoder {
    * planned here (a thread round trip would cost it more than it saves), and so is any batch while
    * the thread boots: a restarted node's first `now` does not wait for it.
    */
-  write(store: Store, writes: readonly ResultWrite[]): Promise<string[]> {
-    const offload = writes.length >= MIN_OFFLOADED_SLOTS && this.booted()
-    if (this.pending.length === 0 && !offload) {
+  writeResults(store: Store, writes: readonly ResultWrite[]): Promise<string[]> {
+    if (!this.offloads(writes.length)) {
       const { ids, ops } = planResults(writes)
       return store.batch(ops).then(() => ids)
     }
-    // Encoded here: Float, Link and bigint values would not survive a structured clone.
     const encoded = encodeValue(
       writes.map(({ process, slot, result, snapshot }): Value[] =>
         snapshot === undefined ? [process, slot, result] : [process, slot, result, snapshot],
       ),
     )
+    return this.post(store, { kind: 'results', encoded })
+  }
+
+  /**
+   * `writeMessages` with the planning on the thread (the same rules as `writeResults` for small
+   * batches and while it boots): one commit, the messages' IDs in order.
+   */
+  writeMessages(store: Store, messages: readonly Message[]): Promise<string[]> {
+    if (!Array.isArray(messages)) throw badRequest('writeMessages takes a list of messages')
+    messages.forEach((message, index) => {
+      if (!isMessage(message)) throw badRequest(`entry ${index} to write is not a message`)
+    })
+    if (!this.offloads(messages.length)) return writeMessages(store, messages)
+    let encoded: Uint8Array
+    try {
+      encoded = encodeValue(messages)
+    } catch {
+      // Not encodable (a live value): planned here, which names the problem the same way.
+      return writeMessages(store, messages)
+    }
+    return this.post(store, { kind: 'messages', encoded })
+  }
+
+  /**
+   * Whether a batch of `size` goes to the thread: when it is booted and the batch is big enough,
+   * and always when calls wait for it (so batches commit in call order).
+   */
+  private offloads(size: number): boolean {
+    const booted = this.booted()
+    return this.pending.length > 0 || (size >= MIN_OFFLOADED && booted)
+  }
+
+  private post(store: Store, job: PlanJob): Promise<string[]> {
     const worker = this.worker as Worker
     return new Promise<string[]>((resolve, reject) => {
       this.pending.push({ store, resolve, reject })
       worker.ref()
-      worker.postMessage(encoded, [encoded.buffer as ArrayBuffer])
+      worker.postMessage(job, [job.encoded.buffer as ArrayBuffer])
     })
   }
 
@@ -102,7 +149,7 @@ export class ResultEncoder {
       : process.execArgv
     const worker = new Worker(WORKER_URL, { execArgv })
     worker.unref()
-    worker.on('message', (reply: EncoderReply | typeof READY) => {
+    worker.on('message', (reply: PlanReply | typeof READY) => {
       if (reply === READY) {
         if (this.worker === worker) this.ready = true
         for (const resolve of this.onReady.splice(0)) resolve()
@@ -115,13 +162,13 @@ export class ResultEncoder {
       this.fail(worker, error)
     })
     worker.on('exit', (code) => {
-      this.fail(worker, new Error(`the result encoder thread exited with code ${code}`))
+      this.fail(worker, new Error(`the plan thread exited with code ${code}`))
     })
     this.worker = worker
   }
 
   /** Commits the oldest call's batch; synchronously, so batches reach the store in call order. */
-  private answer(reply: EncoderReply): void {
+  private answer(reply: PlanReply): void {
     const call = this.pending.shift()
     if (call === undefined) return
     if ('error' in reply) {
@@ -149,7 +196,7 @@ export class ResultEncoder {
     for (const resolve of this.onReady.splice(0)) resolve()
     for (const call of this.pending.splice(0)) {
       call.reject(
-        new DeviceError('UNAVAILABLE', 'the result encoder thread failed; nothing was written', {
+        new DeviceError('UNAVAILABLE', 'the plan thread failed; nothing was written', {
           cause,
         }),
       )
