@@ -3,18 +3,16 @@
 // the table handler the bench's device process also has, and prints `ready <version>`; then for
 // every line `<eval|add> <count>` on stdin it evaluates that many messages of that kind and prints
 // messages/s, so the bench can interleave its runs with the device's.
-// Usage: node --experimental-wasm-memory64 this.cjs <aos wasm64 image> <table handler Lua>
+// Usage: node --experimental-wasm-memory64 this.cjs <aos wasm64 image> <table handler Lua> <env JSON>
+// (the env the device hands the same process, so that both evaluate the same documents)
 const AoLoader = require('@permaweb/ao-loader')
 const { readFileSync } = require('node:fs')
 const { createInterface } = require('node:readline')
 
-const PID = 'P'.repeat(43)
-const OWNER = 'O'.repeat(43)
-const MODULE_ID = 'M'.repeat(43)
-const env = {
-  Process: { Id: PID, Owner: OWNER, Tags: [{ name: 'Type', value: 'Process' }] },
-  Module: { Id: MODULE_ID, Owner: OWNER, Tags: [] },
-}
+const env = JSON.parse(process.argv[4])
+const PID = env.Process.Id
+const OWNER = env.Process.Owner
+const MODULE_ID = env.Module.Id
 let nonce = 0
 const message = (id, tags, data) => ({
   Id: id,

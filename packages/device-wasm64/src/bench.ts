@@ -34,6 +34,7 @@ import {
 } from '@aonode/core'
 import { createLmdbStore, PlanThread, type ResultWrite } from '@aonode/device-cache'
 import { createWasm64Device } from './device.ts'
+import { envJson } from './ao-json.ts'
 import { createRuntime } from './runtime.ts'
 import { prepareImage } from './wasm-binary.ts'
 
@@ -43,7 +44,6 @@ const COUNTER = new Uint8Array(readFileSync(join(here, 'fixtures', 'counter.wasm
 const AOS32 = new Uint8Array(readFileSync(join(waoLua, 'aos2_0_4_32.wasm')))
 const AOS64 = new Uint8Array(readFileSync(join(waoLua, 'aos2_0_6.wasm')))
 const OWNER = 'O'.repeat(43)
-const MODULE_ID = 'M'.repeat(43)
 const T0 = 1_700_000_000_000
 /** The host's Node 20 (for ao-loader's wasm64 glue); override with AONODE_BENCH_NODE20. */
 const HOST_NODE = process.env['AONODE_BENCH_NODE20'] ?? '/usr/bin/node'
@@ -52,10 +52,6 @@ const MAX_PENDING_WRITES = 1000
 /** process@1.0's default maxRunSlots: a backlog is computed in runs of this many slots. */
 const RUN = 100
 
-const env = {
-  Process: { Id: 'P'.repeat(43), Owner: OWNER, Tags: [{ name: 'Type', value: 'Process' }] },
-  Module: { Id: MODULE_ID, Owner: OWNER, Tags: [] },
-}
 const device = createWasm64Device({ timeoutMs: 60_000 })
 const ctx = {
   node: { address: OWNER },
@@ -112,8 +108,29 @@ interface Process {
   readonly cache: ResultCache
 }
 
+const definition = (image: Uint8Array): Message => ({
+  type: 'Process',
+  'execution-device': 'wasm64@1.0',
+  image,
+  owner: OWNER,
+})
+
+/**
+ * The env JSON the device hands this image's process (inline image: module ID ''), as ao-loader's
+ * env: both evaluate the same documents.
+ */
+function aosEnv(image: Uint8Array): AosEnv {
+  const def = definition(image)
+  return JSON.parse(Buffer.from(envJson(id(def), def, '', OWNER)).toString()) as AosEnv
+}
+
+interface AosEnv {
+  readonly Process: { readonly Id: string }
+  readonly Module: { readonly Id: string }
+}
+
 async function spawn(image: Uint8Array): Promise<Process> {
-  const def: Message = { type: 'Process', 'execution-device': 'wasm64@1.0', image, owner: OWNER }
+  const def = definition(image)
   const state = (await key('init')({ ...def, process: def }, { path: 'init' }, ctx)) as Message
   const process = { state, slot: 0, cache: new ResultCache(id(def)) }
   await computeEach(process, [assignment(process, def)])
@@ -226,12 +243,14 @@ type AoHandle = (
   env: object,
 ) => Promise<{ Memory: ArrayBuffer }>
 
+/** The wasm32 aos process's env (the wasm64 child is handed its own). */
+const env32 = aosEnv(AOS32)
 let nonce = 0
 const aoMessage = (tags: { name: string; value: string }[], data: string): object => ({
   Id: 'A'.repeat(43),
   Data: data,
   Owner: OWNER,
-  Target: 'P'.repeat(43),
+  Target: env32.Process.Id,
   From: OWNER,
   Tags: tags,
   Epoch: 0,
@@ -240,7 +259,7 @@ const aoMessage = (tags: { name: string; value: string }[], data: string): objec
   'Block-Height': 1,
   Cron: false,
   'Read-Only': false,
-  Module: MODULE_ID,
+  Module: env32.Module.Id,
 })
 
 interface Loader {
@@ -260,8 +279,8 @@ async function aoLoader(unsafe: boolean): Promise<Loader> {
   })
   const boot = await handle(
     null,
-    { ...aoMessage([{ name: 'Type', value: 'Process' }], ''), Id: 'P'.repeat(43) },
-    env,
+    { ...aoMessage([{ name: 'Type', value: 'Process' }], ''), Id: env32.Process.Id },
+    env32,
   )
   return { handle, memory: boot.Memory }
 }
@@ -273,7 +292,7 @@ async function loaderRate(
 ): Promise<number> {
   const started = performance.now()
   for (let i = 0; i < count; i++)
-    loader.memory = (await loader.handle(loader.memory, message(i), env)).Memory
+    loader.memory = (await loader.handle(loader.memory, message(i), env32)).Memory
   return perSecond(count, performance.now() - started)
 }
 
@@ -292,6 +311,7 @@ async function startLoader64(): Promise<Loader64 | undefined> {
       join(here, 'bench-ao-loader-wasm64.cjs'),
       join(waoLua, 'aos2_0_6.wasm'),
       ADD_HANDLER,
+      JSON.stringify(aosEnv(AOS64)),
     ],
     { stdio: ['pipe', 'pipe', 'inherit'] },
   )
@@ -391,7 +411,7 @@ const counterMsg = new TextEncoder().encode(
     Tags: [{ name: 'Action', value: 'Increment' }],
   }),
 )
-const counterEnv = new TextEncoder().encode(JSON.stringify(env))
+const counterEnv = new TextEncoder().encode(JSON.stringify(aosEnv(COUNTER)))
 figures.push(
   await measure(
     'AS counter: handle() called in this thread (no worker, no device, no JSON building)',
@@ -417,7 +437,11 @@ const side = (): Side => ({
   device: { batched: [], each: [], bare: [] },
   loader: { batched: [], each: [], bare: [] },
 })
-const EVALS = 300
+/**
+ * Messages per timed run (about 0.35-0.5 s of aos): a run ends only when its last results are on
+ * disk, and over 300 messages that last commit alone weighed several per cent of the run.
+ */
+const EVALS = 1000
 
 /** How the device computes and keeps the results in each variant. */
 const variantWork = (process: Process, variant: Variant) => (list: Message[]) =>
