@@ -428,7 +428,7 @@ figures.push(
 type Variant = 'batched' | 'each' | 'bare'
 const VARIANTS: readonly Variant[] = ['batched', 'each', 'bare']
 
-/** One aos workload: the device's rate per variant, each paired with an ao-loader run just before. */
+/** One aos workload: the device's rate per variant, each paired with an ao-loader run (`round`). */
 interface Side {
   readonly device: Record<Variant, number[]>
   readonly loader: Record<Variant, number[]>
@@ -451,18 +451,33 @@ const variantWork = (process: Process, variant: Variant) => (list: Message[]) =>
       ? computeEach(process, list)
       : computeRuns(process, list, RUN, false)
 
-/** One interleaved round: per variant an ao-loader run, then the device on the same messages. */
+/** Rounds per aos workload: a warm-up, then the paired runs kept. */
+const ROUNDS = 9
+
+/**
+ * One interleaved round: per variant an ao-loader run and a device run on the same messages, in
+ * alternating order from round to round, so that a machine slowing down or speeding up over a
+ * round favours neither side. Round 0 is warm-up.
+ */
 async function round(
   s: Side,
   process: Process,
   body: (i: number) => Message,
   loader: () => Promise<number | undefined>,
-  keep: boolean,
+  run: number,
 ): Promise<void> {
+  const device = (variant: Variant) => rate(process, EVALS, body, variantWork(process, variant))
   for (const variant of VARIANTS) {
-    const paired = await loader()
-    const measured = await rate(process, EVALS, body, variantWork(process, variant))
-    if (!keep) continue
+    let paired: number | undefined
+    let measured: number
+    if (run % 2 === 0) {
+      paired = await loader()
+      measured = await device(variant)
+    } else {
+      measured = await device(variant)
+      paired = await loader()
+    }
+    if (run === 0) continue
     s.device[variant].push(measured)
     if (paired !== undefined) s.loader[variant].push(paired)
   }
@@ -490,7 +505,7 @@ function sideFigures(title: string, loaderName: string | undefined, s: Side): Fi
     const ratios = s.device[v].map((d, i) => d / (s.loader[v][i] as number))
     out.push(
       figure(
-        `${title}: wasm64@1.0 ${VARIANT_NAMES[v]} ÷ ao-loader fastest mode (the run just before)`,
+        `${title}: wasm64@1.0 ${VARIANT_NAMES[v]} ÷ ao-loader fastest mode (paired runs)`,
         '×',
         ratios,
         v === 'batched' ? { op: '>=', value: 1, issue: 5 } : undefined,
@@ -510,22 +525,21 @@ const unsafeLoader = await aoLoader(true)
 await loaderRate(unsafeLoader, 1, () => aoMessage(evalTags, ADD_HANDLER))
 const eval32 = side()
 const add32 = side()
-for (let run = 0; run < 6; run++) {
-  // Interleaved so that noise from other work on the machine hits both alike; run 0 is warm-up.
-  const keep = run > 0
+for (let run = 0; run < ROUNDS; run++) {
+  // Interleaved so that noise from other work on the machine hits both alike.
   await round(
     eval32,
     aos32,
     evalBody,
     () => loaderRate(unsafeLoader, EVALS, () => aoMessage(evalTags, EVAL)),
-    keep,
+    run,
   )
   await round(
     add32,
     aos32,
     addBody,
     () => loaderRate(unsafeLoader, EVALS, (i) => aoMessage(addTags(i), '')),
-    keep,
+    run,
   )
 }
 // ao-loader's default mode copies the whole memory in and out per message: a few messages suffice.
@@ -550,10 +564,9 @@ await computeEach(
 const loader64 = await startLoader64()
 const eval64 = side()
 const add64 = side()
-for (let run = 0; run < 6; run++) {
-  const keep = run > 0
-  await round(eval64, aos64, evalBody, async () => loader64?.rate('eval', EVALS), keep)
-  await round(add64, aos64, addBody, async () => loader64?.rate('add', EVALS), keep)
+for (let run = 0; run < ROUNDS; run++) {
+  await round(eval64, aos64, evalBody, async () => loader64?.rate('eval', EVALS), run)
+  await round(add64, aos64, addBody, async () => loader64?.rate('add', EVALS), run)
 }
 loader64?.close()
 const name64 =
