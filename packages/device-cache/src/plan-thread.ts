@@ -108,8 +108,8 @@ export class PlanThread {
    * and always when calls wait for it (so batches commit in call order).
    */
   private offloads(size: number): boolean {
-    const booted = this.booted()
-    return this.pending.length > 0 || (size >= MIN_OFFLOADED && booted)
+    // A small batch does not start the thread.
+    return this.pending.length > 0 || (size >= MIN_OFFLOADED && this.booted())
   }
 
   private post(store: Store, job: PlanJob): Promise<string[]> {
