@@ -336,7 +336,6 @@ export class WasmInstance {
     judge: Judge<T>,
     outcomes: CallOutcome<T>[],
   ): Promise<number> {
-    await yieldToEventLoop()
     // A worker that exited between calls (node stop, crash) is replaced before the call, not after.
     if (this.channel !== undefined && Atomics.load(this.channel.control, RESPONSE) === DEAD) {
       await this.rebuild()
@@ -352,6 +351,8 @@ export class WasmInstance {
     let running = this.send(channel, chunk(from, 0) as Chunk, env)
     const second = chunk(running.to, HALF_BYTES)
     let queued = second === undefined ? undefined : this.send(channel, second, env)
+    // The event loop's turn (see yieldToEventLoop) is taken while the worker computes.
+    await yieldToEventLoop()
     let next = from
     for (;;) {
       const hop = await this.receive(channel, running)
