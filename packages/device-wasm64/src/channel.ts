@@ -49,7 +49,9 @@ export const ON_PORT = 5
 export const APPLIED = 6
 /** Byte offset of the request's half of the data block (0 or HALF_BYTES). */
 export const OFFSET = 7
-const REQUEST_FIELDS = 8
+/** Microseconds the worker spent running the chunk (what replaying its messages would cost). */
+export const ELAPSED_US = 8
+const REQUEST_FIELDS = 9
 const FIRST_REQUEST_SLOT = 8
 
 /** Where request `sequence`'s fields start in the control block. */

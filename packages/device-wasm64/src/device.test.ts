@@ -5,6 +5,8 @@ import {
   getOwn,
   id,
   isMessage,
+  Live,
+  PRIVATE_KEY,
   withoutPrivate,
   type Device,
   type Message,
@@ -13,7 +15,7 @@ import {
 } from '@aonode/core'
 import { afterAll, describe, expect, it } from 'vitest'
 import { messageJson } from './ao-json.ts'
-import { createWasm64Device, memoryLimitPages } from './device.ts'
+import { LIVE_KEY, createWasm64Device, memoryLimitPages, type LiveProcess } from './device.ts'
 import { prepareImage } from './wasm-binary.ts'
 
 const here = dirname(new URL(import.meta.url).pathname)
@@ -47,8 +49,15 @@ const ctx = {
   },
 } as unknown as ResolveContext
 
-const call = async (key: string, base: Message, req: Message = { path: key }): Promise<Message> =>
-  (await (device.keys[key] as NonNullable<Device['keys'][string]>)(base, req, ctx)) as Message
+const callOn = async (
+  on: Device,
+  key: string,
+  base: Message,
+  req: Message = { path: key },
+): Promise<Message> =>
+  (await (on.keys[key] as NonNullable<Device['keys'][string]>)(base, req, ctx)) as Message
+const call = (key: string, base: Message, req?: Message): Promise<Message> =>
+  callOn(device, key, base, req)
 
 function definition(image: Value, extra: Message = {}): Message {
   return { type: 'Process', 'execution-device': 'wasm64@1.0', image, ...extra }
@@ -415,6 +424,39 @@ describe('ao (aos) modules', () => {
     )
     const next = await run(last, 13, [evalBody('return X')])
     expect(output(next)['data']).toBe('11')
+  })
+
+  it('refreshes the rollback base by compute time, not message count: an undo replays only since', async () => {
+    const journalOf = (state: Message): number =>
+      ((getOwn(state, PRIVATE_KEY) as Message)[LIVE_KEY] as Live<LiveProcess>).value.instance
+        .journalLength
+    // 0 ms: a new base after every call. An hour: none, whatever the count (the journal then holds
+    // every message since boot, the process message included).
+    for (const [rollbackReplayMs, journaled] of [
+      [0, 0],
+      [3_600_000, 7],
+    ] as const) {
+      const own = createWasm64Device({ timeoutMs: 20_000, rollbackReplayMs })
+      try {
+        const def = definition(AOS32, { name: 'test-aos', owner: OWNER })
+        let state = await callOn(own, 'init', { ...def, process: def, device: 'process@1.0' })
+        state = await callOn(own, 'compute', state, assignment(0, def))
+        const bodies = Array.from({ length: 6 }, () => evalBody('X = (X or 0) + 1; return X'))
+        const batch = await callOn(own, 'compute-batch', state, {
+          path: 'compute-batch',
+          assignments: bodies.map((body, i) => request(1 + i, body)),
+        })
+        state = ((batch['outcomes'] as Message[]).at(-1) as Message)['state'] as Message
+        expect(journalOf(state)).toBe(journaled)
+        state = await callOn(own, 'compute', state, assignment(7, evalBody('X = 0; error("boom")')))
+        expect(results(state)['error']).toMatch(/boom/)
+        // (aos also warns that nonce 7 is missing: the undone message's nonce is undone too.)
+        state = await callOn(own, 'compute', state, assignment(8, evalBody('return X')))
+        expect(output(state)['data']).toMatch(/\b6$/)
+      } finally {
+        await own.stop?.(ctx)
+      }
+    }
   })
 
   it('caps memory: an image cannot grow past memory-limit, nor start above it', async () => {

@@ -41,8 +41,11 @@ export interface Wasm64Options {
   readonly maxMemoryPages?: number
   /** Wall-clock limit per message in ms (default 10,000); a process may only lower it. */
   readonly timeoutMs?: number
-  /** Messages between two rollback bases (default 1000): more = fewer memory copies, slower undo. */
-  readonly rollbackWindow?: number
+  /**
+   * Compute time in ms after which the rollback base is refreshed (default 1000): the most an undo
+   * replays. More = fewer memory scans, slower undo.
+   */
+  readonly rollbackReplayMs?: number
   /** Journal bytes that also force a new rollback base (default 16 MiB). */
   readonly rollbackBytes?: number
   /** How long a call may block the event loop before yielding, in ms (default 5; 0 = never). */
@@ -54,7 +57,7 @@ export interface Wasm64Options {
 const DEFAULTS: Required<Wasm64Options> = {
   maxMemoryPages: 16384,
   timeoutMs: 10_000,
-  rollbackWindow: 1000,
+  rollbackReplayMs: 1000,
   rollbackBytes: 16 << 20,
   syncWaitMs: 5,
   imageCacheSize: 16,
@@ -278,7 +281,7 @@ export function createWasm64Device(options: Wasm64Options = {}): Device {
     return {
       maxPages,
       timeoutMs,
-      rollbackWindow: s.rollbackWindow,
+      rollbackReplayMs: s.rollbackReplayMs,
       rollbackBytes: s.rollbackBytes,
       syncWaitMs: s.syncWaitMs,
     }

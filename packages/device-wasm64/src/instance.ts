@@ -3,13 +3,15 @@
  * rollback base. Memory is never copied per message. To undo a message (the module answered
  * `Error`, trapped, outgrew its memory cap or ran past the time limit) the instance is rebuilt from
  * the base (a sparse memory + globals snapshot) by replaying the journal of messages computed since
- * the base was taken; the base is refreshed every `rollbackWindow` messages.
+ * the base was taken; the base is refreshed once the journal holds `rollbackReplayMs` of compute
+ * time, so an undo replays at most that long and the refresh costs the same share of any workload.
  */
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads'
 import {
   ANSWERED,
   ANSWER_HEADER,
   APPLIED,
+  ELAPSED_US,
   CONTROL_BYTES,
   COUNT,
   DATA_BYTES,
@@ -55,8 +57,8 @@ export interface InstanceLimits {
   readonly maxPages: number
   /** Wall-clock limit per message, in ms. */
   readonly timeoutMs: number
-  /** Messages between two rollback bases (a sparse memory copy each). */
-  readonly rollbackWindow: number
+  /** Compute time of the journal, in ms, after which the rollback base is refreshed. */
+  readonly rollbackReplayMs: number
   /** Journal bytes that also force a new base. */
   readonly rollbackBytes: number
   /** How long a call may block the event loop waiting synchronously before it yields, in ms. */
@@ -164,6 +166,8 @@ export type Judge<T> = (json: string) => { readonly value: T; readonly rollback:
 /** What one hop answered: the answers of the messages that ran, then why the batch stopped early. */
 interface BatchAnswer {
   readonly answers: readonly string[]
+  /** How long the worker ran the chunk, in ms. */
+  readonly elapsedMs: number
   readonly failure?: CallFailure
   /** On a timeout: the messages before the stopped one ran, but their answers were lost. */
   readonly ranBefore?: number
@@ -235,6 +239,8 @@ export class WasmInstance {
   private base: InstanceSnapshot | undefined
   private journal: (readonly [Uint8Array, Uint8Array, number])[] = []
   private journalBytes = 0
+  /** How long the journal's messages took to compute (about what replaying them costs), in ms. */
+  private journalMs = 0
   private tail: Promise<unknown> = Promise.resolve()
   private readonly box: WorkerBox = { worker: undefined }
 
@@ -270,6 +276,11 @@ export class WasmInstance {
     return this.compiled.kind
   }
 
+  /** Messages computed since the rollback base: what an undo would replay now. */
+  get journalLength(): number {
+    return this.journal.length
+  }
+
   /**
    * Runs the messages in order, as that many separate calls would, in as few worker hops as
    * possible (one per chunk, unless a message is undone): one outcome per message. `judge` reads
@@ -289,8 +300,8 @@ export class WasmInstance {
         const message = error instanceof Error ? error.message : String(error)
         while (outcomes.length < batch.length) outcomes.push({ status: 'trap', message })
       }
-      const { rollbackWindow, rollbackBytes } = this.limits
-      if (this.journal.length >= rollbackWindow || this.journalBytes >= rollbackBytes) {
+      const { rollbackReplayMs, rollbackBytes } = this.limits
+      if (this.journalMs >= rollbackReplayMs || this.journalBytes >= rollbackBytes) {
         // The messages are already kept: a failed refresh leaves the older base, whose journal
         // still covers everything since, so the answers stand.
         await this.takeSnapshot().catch(() => undefined)
@@ -356,6 +367,7 @@ export class WasmInstance {
     let next = from
     for (;;) {
       const hop = await this.receive(channel, running)
+      this.journalMs += hop.elapsedMs
       if (hop.ranBefore !== undefined) {
         // Timed out: the worker is gone with the chunk's answers before it; recompute those on
         // the rebuilt instance (the journal does not hold them yet), then record the timeout.
@@ -413,6 +425,7 @@ export class WasmInstance {
     if (!(await this.wait(channel, sent, this.limits.timeoutMs, true))) {
       return {
         answers: [],
+        elapsedMs: 0,
         ranBefore: control[PROGRESS],
         failure: {
           status: 'timeout',
@@ -428,6 +441,7 @@ export class WasmInstance {
       throw new Error(`the worker was out of step, nothing ran: ${reason}`)
     }
     const count = status === DEAD ? 0 : (control[slot + ANSWERED] as number)
+    const elapsedMs = status === DEAD ? 0 : (control[slot + ELAPSED_US] as number) / 1000
     const answers: string[] = []
     if (control[slot + ON_PORT] === 1 && count > 0) {
       const list = receiveMessageOnPort(channel.port)?.message as Uint8Array[]
@@ -440,14 +454,18 @@ export class WasmInstance {
         at += ANSWER_HEADER + length
       }
     }
-    if (status === STATUS_OK && count === sent.to - sent.from) return { answers }
+    if (status === STATUS_OK && count === sent.to - sent.from) return { answers, elapsedMs }
     const message =
       status === STATUS_MEMORY
         ? `the module's memory grew past the cap of ${this.limits.maxPages} pages`
         : status === DEAD
           ? 'the worker running the module exited'
           : String(receiveMessageOnPort(channel.port)?.message ?? 'the module trapped')
-    return { answers, failure: { status: status === STATUS_MEMORY ? 'memory' : 'trap', message } }
+    return {
+      answers,
+      elapsedMs,
+      failure: { status: status === STATUS_MEMORY ? 'memory' : 'trap', message },
+    }
   }
 
   private async takeSnapshot(): Promise<InstanceSnapshot> {
@@ -470,6 +488,7 @@ export class WasmInstance {
     this.base = received
     this.journal = []
     this.journalBytes = 0
+    this.journalMs = 0
     return received
   }
 

@@ -8,6 +8,7 @@ import {
   ANSWERED,
   ANSWER_HEADER,
   APPLIED,
+  ELAPSED_US,
   COUNT,
   ENV_LENGTH,
   HALF_BYTES,
@@ -102,6 +103,7 @@ function compute(runtime: Runtime, slot: number): void {
   const answers: Uint8Array[] = []
   let trap: string | undefined
   control[slot + STATUS] = STATUS_OK
+  const started = performance.now()
   try {
     for (let i = 0; i < msgs.length; i++) {
       clock[STARTED_F64] = Date.now()
@@ -118,6 +120,10 @@ function compute(runtime: Runtime, slot: number): void {
     trap = error instanceof Error ? error.message : String(error)
     control[slot + STATUS] = STATUS_TRAP
   }
+  control[slot + ELAPSED_US] = Math.min(
+    2 ** 31 - 1,
+    Math.round((performance.now() - started) * 1000),
+  )
   control[slot + ANSWERED] = answers.length
   let size = 0
   for (const answer of answers) size += ANSWER_HEADER + answer.byteLength
