@@ -426,7 +426,7 @@ describe('ao (aos) modules', () => {
     expect(output(next)['data']).toBe('11')
   })
 
-  it('refreshes the rollback base by compute time, not message count: an undo replays only since', async () => {
+  it('refreshes the rollback base by compute time, not message count, and when idle', async () => {
     const journalOf = (state: Message): number =>
       ((getOwn(state, PRIVATE_KEY) as Message)[LIVE_KEY] as Live<LiveProcess>).value.instance
         .journalLength
@@ -453,6 +453,10 @@ describe('ao (aos) modules', () => {
         // (aos also warns that nonce 7 is missing: the undone message's nonce is undone too.)
         state = await callOn(own, 'compute', state, assignment(8, evalBody('return X')))
         expect(output(state)['data']).toMatch(/\b6$/)
+        // Once no call has come for a while, the base is refreshed in the background.
+        for (let waited = 0; journalOf(state) > 0 && waited < 10_000; waited += 20)
+          await new Promise((resolve) => setTimeout(resolve, 20))
+        expect(journalOf(state)).toBe(0)
       } finally {
         await own.stop?.(ctx)
       }

@@ -108,6 +108,11 @@ interface Signalled {
 
 type Sent = Chunk & Signalled
 
+/** Quiet time after a call before the rollback base is refreshed in the background, in ms. */
+const IDLE_REFRESH_MS = 50
+/** An idle refresh waits for journal compute time of at least this many times its last cost. */
+const IDLE_REFRESH_FACTOR = 10
+
 /** Most messages per hop: small enough that host and worker overlap, big enough to amortise a hop. */
 const MAX_CHUNK = 128
 
@@ -241,6 +246,11 @@ export class WasmInstance {
   private journalBytes = 0
   /** How long the journal's messages took to compute (about what replaying them costs), in ms. */
   private journalMs = 0
+  /** How long the last snapshot took, in ms. */
+  private refreshMs = 0
+  /** Calls completed: an idle refresh only runs if none came since it was due. */
+  private calls = 0
+  private idleTimer: NodeJS.Timeout | undefined
   private tail: Promise<unknown> = Promise.resolve()
   private readonly box: WorkerBox = { worker: undefined }
 
@@ -306,8 +316,35 @@ export class WasmInstance {
         // still covers everything since, so the answers stand.
         await this.takeSnapshot().catch(() => undefined)
       }
+      this.calls += 1
+      this.refreshWhenIdle()
       return outcomes
     })
+  }
+
+  /**
+   * Arms (or pushes back) a refresh of the rollback base for when no call has come for
+   * IDLE_REFRESH_MS: the memory scan then costs no call any time, and an undo after a pause
+   * replays little.
+   */
+  private refreshWhenIdle(): void {
+    if (this.journal.length === 0 || this.channel === undefined) return
+    if (this.idleTimer !== undefined) {
+      this.idleTimer.refresh()
+      return
+    }
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined
+      const calls = this.calls
+      void this.serial(async () => {
+        // Not if a call came meanwhile (it re-armed the timer) or the node stopped every worker,
+        // nor if the scan would cost more than a tenth of the compute it saves replaying.
+        if (this.calls !== calls || this.box.worker === undefined) return
+        if (this.journalMs < IDLE_REFRESH_FACTOR * this.refreshMs) return
+        await this.takeSnapshot().catch(() => undefined)
+      })
+    }, IDLE_REFRESH_MS)
+    this.idleTimer.unref()
   }
 
   /** Memory + globals now; also becomes the rollback base. */
@@ -470,6 +507,7 @@ export class WasmInstance {
 
   private async takeSnapshot(): Promise<InstanceSnapshot> {
     const channel = this.channel ?? (await this.spawn())
+    const started = performance.now()
     const slot = requestSlot(channel.sequence + 1)
     channel.control[slot + OP] = OP_SNAPSHOT
     // A snapshot is a memory scan and copy: allow it far more than one message's time.
@@ -489,10 +527,12 @@ export class WasmInstance {
     this.journal = []
     this.journalBytes = 0
     this.journalMs = 0
+    this.refreshMs = performance.now() - started
     return received
   }
 
   close(): void {
+    clearTimeout(this.idleTimer)
     finalizer.unregister(this.box)
     closeBox(this.box)
     this.channel = undefined
