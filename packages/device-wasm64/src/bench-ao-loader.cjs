@@ -1,15 +1,20 @@
-// ao-loader's wasm64 glue does not run on Node 24: the bench runs this file under the host's Node 20
-// with --experimental-wasm-memory64 (UNSAFE_MEMORY, its fastest mode). It boots the process, adds
-// the table handler the bench's device process also has, and prints `ready <version>`; then for
-// every line `<eval|add> <count>` on stdin it evaluates that many messages of that kind and prints
-// messages/s, so the bench can interleave its runs with the device's.
-// Usage: node --experimental-wasm-memory64 this.cjs <aos wasm64 image> <table handler Lua> <env JSON>
-// (the env the device hands the same process, so that both evaluate the same documents)
+// ao-loader in a process of its own, as the bench's side-by-side reference: the device's process
+// then shares neither its heap, its garbage collector nor its event loop with ao-loader. The
+// memory64 build runs under the host's Node 20 with --experimental-wasm-memory64 (ao-loader's
+// wasm64 glue does not run on Node 24). It boots the process, adds the table handler the bench's
+// device process also has, and prints `ready <version>`; then for every line `<eval|add> <count>`
+// on stdin it evaluates that many messages of that kind and prints messages/s, so the bench can
+// interleave its runs with the device's.
+// Usage: node [--experimental-wasm-memory64] this.cjs <aos image> <ao-loader format> <unsafe|copy>
+//   <table handler Lua> <env JSON> (the env the device hands the same process, so that both
+//   evaluate the same documents). `unsafe` is UNSAFE_MEMORY, ao-loader's fastest mode; `copy` its
+//   default, which copies the whole memory in and out per message.
 const AoLoader = require('@permaweb/ao-loader')
 const { readFileSync } = require('node:fs')
 const { createInterface } = require('node:readline')
 
-const env = JSON.parse(process.argv[4])
+const [image, format, mode, handlerLua, envJson] = process.argv.slice(2)
+const env = JSON.parse(envJson)
 const PID = env.Process.Id
 const OWNER = env.Process.Owner
 const MODULE_ID = env.Module.Id
@@ -44,13 +49,10 @@ const kinds = {
 }
 
 ;(async () => {
-  const handle = await AoLoader(readFileSync(process.argv[2]), {
-    format: 'wasm64-unknown-emscripten-draft_2024_02_15',
-    UNSAFE_MEMORY: true,
-  })
+  const handle = await AoLoader(readFileSync(image), { format, UNSAFE_MEMORY: mode === 'unsafe' })
   let memory = (await handle(null, message(PID, [{ name: 'Type', value: 'Process' }], ''), env))
     .Memory
-  const handler = message(ID, [{ name: 'Action', value: 'Eval' }], process.argv[3])
+  const handler = message(ID, [{ name: 'Action', value: 'Eval' }], handlerLua)
   memory = (await handle(memory, handler, env)).Memory
   process.stdout.write(`ready ${process.version}\n`)
   for await (const line of createInterface({ input: process.stdin })) {
