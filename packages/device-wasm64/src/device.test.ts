@@ -393,8 +393,8 @@ describe('ao (aos) modules', () => {
   })
 
   it('compute-batch undoes a message in an early chunk while the worker already runs the next', async () => {
-    // 120 messages go in chunks of 2, 30, 30, 30, 26 and 2: message 5 is judged in chunk 2 while
-    // the worker computes chunk 3.
+    // 120 messages go in chunks of 2, 60, 56 and 2: message 5 is judged in chunk 2 while the worker
+    // computes chunk 3.
     const bodies = Array.from({ length: 120 }, (_, i) =>
       evalBody(i === 5 ? 'X = X + 100; error("boom")' : 'X = (X or 0) + 1; return X'),
     )
@@ -406,7 +406,7 @@ describe('ao (aos) modules', () => {
   })
 
   it('compute-batch stops a runaway in an early chunk; the chunk posted behind it runs once', async () => {
-    // 12 messages go in chunks of 2, 3, 3, 3 and 1: the worker already holds chunk 2 when chunk 1's
+    // 12 messages go in chunks of 2, 6 and 4: the worker already holds chunk 2 when chunk 1's
     // runaway stops.
     const bodies = Array.from({ length: 12 }, (_, i) =>
       evalBody(i === 1 ? 'while true do end' : 'X = (X or 0) + 1; return X'),
