@@ -110,8 +110,14 @@ type Sent = Chunk & Signalled
 
 /** Quiet time after a call before the rollback base is refreshed in the background, in ms. */
 const IDLE_REFRESH_MS = 50
-/** An idle refresh waits for journal compute time of at least this many times its last cost. */
+/** An idle refresh waits for journal compute time of at least this many times its last cost, */
 const IDLE_REFRESH_FACTOR = 10
+/**
+ * and of at least this many ms: an undo replays that little anyway, and a process that computed
+ * almost nothing is not scanned (on a kernel without the shared zero page, reading never-touched
+ * memory makes it resident).
+ */
+const IDLE_REFRESH_MIN_MS = 100
 
 /** Most messages per hop: small enough that host and worker overlap, big enough to amortise a hop. */
 const MAX_CHUNK = 128
@@ -341,9 +347,11 @@ export class WasmInstance {
       const calls = this.calls
       void this.serial(async () => {
         // Not if a call came meanwhile (it re-armed the timer) or the node stopped every worker,
-        // nor if the scan would cost more than a tenth of the compute it saves replaying.
+        // nor if the scan would cost more than a tenth of the compute it saves replaying, or the
+        // journal is short.
         if (this.calls !== calls || this.box.worker === undefined) return
-        if (this.journalMs < IDLE_REFRESH_FACTOR * this.refreshMs) return
+        if (this.journalMs < Math.max(IDLE_REFRESH_MIN_MS, IDLE_REFRESH_FACTOR * this.refreshMs))
+          return
         await this.takeSnapshot().catch(() => undefined)
       })
     }, IDLE_REFRESH_MS)
