@@ -28,12 +28,22 @@
  * throws before applying any assignment (the caller then falls back to `compute` per slot) or
  * answers one outcome per assignment. Live handles are shared: after the call only the last state
  * is current, so a caller snapshots no earlier state than the last one of the run.
+ *
+ * An answer may also carry `run-ahead: true`: the device applies `compute-batch` calls to the live
+ * handle in the order they are made, and an outcome's state follows from the live handle and the
+ * assignment alone (the base's other keys are carried over unchanged). The caller may then make its
+ * next call, on the same base, before this one answers, so that the device never waits for the
+ * caller between runs. A call that throws while a later one is already made may see that later one
+ * applied: the caller then drops the live handle (process@1.0 reloads its newest snapshot).
  */
 export const EXECUTION_KEYS = ['init', 'compute', 'snapshot', 'normalize'] as const
 export type ExecutionKey = (typeof EXECUTION_KEYS)[number]
 
 /** The optional batched `compute` key (see above). */
 export const COMPUTE_BATCH_KEY = 'compute-batch'
+
+/** A `compute-batch` answer's flag: the next call may be made before this one answers (see above). */
+export const RUN_AHEAD_KEY = 'run-ahead'
 
 /** Where execution devices keep their live handle inside a state's private keys. */
 export const PRIVATE_KEY = 'priv'

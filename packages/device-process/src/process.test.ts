@@ -71,7 +71,8 @@ async function startNode(
   dir: string,
   options: ProcessOptions = {},
   metrics?: MetricsHook,
-  batch = false,
+  /** `run-ahead`: calls apply in the order made, and answers invite the next call early. */
+  batch: boolean | 'run-ahead' = false,
   resultWrites?: ResultWriteHook,
   /** Called as each `compute-batch` starts; the batch computes once it settles. */
   onBatch?: (assignments: Message[]) => Promise<void>,
@@ -80,6 +81,7 @@ async function startNode(
   const exec = createTestExecDevice()
   let computed = 0
   let batches = 0
+  let lastBatch: Promise<unknown> = Promise.resolve()
   const compute = exec.keys['compute'] as NonNullable<Device['keys'][string]>
   const counting: Device = defineDevice({
     info: exec.info,
@@ -92,22 +94,34 @@ async function startNode(
       // With `batch`: the execution-device protocol's compute-batch, compute per assignment.
       ...(batch
         ? {
-            async 'compute-batch'(base, req, ctx) {
+            'compute-batch'(base, req, ctx) {
               batches += 1
-              await onBatch?.(req['assignments'] as Message[])
-              const outcomes: Message[] = []
-              let state = base
-              for (const assignment of req['assignments'] as Message[]) {
-                computed += 1
-                try {
-                  state = (await compute(state, { ...assignment, path: 'compute' }, ctx)) as Message
-                  outcomes.push({ state })
-                } catch (error) {
-                  if (!DeviceError.is(error)) throw error
-                  outcomes.push({ error: error.message, code: error.code })
+              const apply = async (): Promise<Message> => {
+                await onBatch?.(req['assignments'] as Message[])
+                const outcomes: Message[] = []
+                let state = base
+                for (const assignment of req['assignments'] as Message[]) {
+                  computed += 1
+                  try {
+                    state = (await compute(
+                      state,
+                      { ...assignment, path: 'compute' },
+                      ctx,
+                    )) as Message
+                    outcomes.push({ state })
+                  } catch (error) {
+                    if (!DeviceError.is(error)) throw error
+                    outcomes.push({ error: error.message, code: error.code })
+                  }
                 }
+                return batch === 'run-ahead' ? { outcomes, 'run-ahead': true } : { outcomes }
               }
-              return { outcomes }
+              if (batch !== 'run-ahead') return apply()
+              // In call order, each after the previous one settled (test-exec's state follows
+              // from its live counter, so the base of an early call serves).
+              const answer = lastBatch.then(apply)
+              lastBatch = answer.catch(() => undefined)
+              return answer
             },
           }
         : {}),
@@ -451,6 +465,80 @@ describe('process@1.0', () => {
       'computed 30',
       'write 30',
     ])
+  })
+
+  it('keeps one run ahead of a device that answers run-ahead, with the same states', async () => {
+    const events: string[] = []
+    let calls = (): number => 0
+    const node = await startNode(
+      tempDir(),
+      { snapshotEvery: 0, maxRunSlots: 10 },
+      undefined,
+      'run-ahead',
+      undefined,
+      async (assignments) => {
+        const first = (assignments[0] as Message)['slot'] as number
+        await new Promise((resolve) => setTimeout(resolve, 20))
+        events.push(`computed ${first}, ${calls()} calls made`)
+      },
+    )
+    calls = node.batches
+    const single = await startNode(tempDir())
+    const messages = Array.from({ length: 45 }, (_, i) => ({
+      action: i % 7 === 3 ? 'Fail' : 'Increment',
+      i,
+    }))
+    for (const on of [node, single]) {
+      const pid = await spawn(on)
+      for (const message of messages) await schedule(on, pid, message)
+    }
+    const pid = id(definition())
+    expect(await node.path(`/${pid}~process@1.0/now/count`)).toBe(39)
+    // The first answer says run-ahead; from then on the device has the next run before it answers
+    // the current one.
+    expect(events).toEqual([
+      'computed 0, 1 calls made',
+      'computed 10, 3 calls made',
+      'computed 20, 4 calls made',
+      'computed 30, 5 calls made',
+      'computed 40, 5 calls made',
+    ])
+    expect(node.batches()).toBe(5)
+    for (let slot = 0; slot <= 45; slot++) {
+      const path = `/${pid}~process@1.0/compute&slot=${slot}`
+      expect(publicState(await node.path(path))).toEqual(publicState(await single.path(path)))
+    }
+  })
+
+  it('drops the live state when a run is refused with the next one already handed over', async () => {
+    let refuse = true
+    const node = await startNode(
+      tempDir(),
+      { snapshotEvery: 0, maxRunSlots: 10 },
+      undefined,
+      'run-ahead',
+      undefined,
+      (assignments) => {
+        if (!refuse || (assignments[0] as Message)['slot'] !== 20) return Promise.resolve()
+        refuse = false
+        return Promise.reject(new DeviceError('UNAVAILABLE', 'test: run 20 refused'))
+      },
+    )
+    const single = await startNode(tempDir())
+    for (const on of [node, single]) {
+      const pid = await spawn(on)
+      for (let i = 0; i < 45; i++) await schedule(on, pid, { action: 'Increment', i })
+    }
+    const pid = id(definition())
+    // Run 30 went to the device before run 20 was refused: the device applied it on top of run
+    // 10, so the worker cannot compute run 20 slot by slot on that state. The read fails...
+    await expect(node.path(`/${pid}~process@1.0/now`)).rejects.toThrow('test: run 20 refused')
+    // ...and the next one reloads (no snapshot yet: from the process message) and recomputes.
+    const computedBefore = node.computed()
+    const now = publicState(await node.path(`/${pid}~process@1.0/now`))
+    expect(now).toEqual(publicState(await single.path(`/${pid}~process@1.0/now`)))
+    expect(now['count']).toBe(45)
+    expect(node.computed() - computedBefore).toBe(46)
   })
 
   it('restores from a periodic snapshot when the node stopped without one', async () => {

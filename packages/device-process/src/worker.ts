@@ -1,6 +1,7 @@
 import {
   COMPUTE_BATCH_KEY,
   DeviceError,
+  RUN_AHEAD_KEY,
   getOwn,
   isMessage,
   toInteger,
@@ -46,6 +47,13 @@ const isNotFound = (error: unknown): boolean => DeviceError.is(error) && error.s
 /** Lets the event turn end: lmdb commits the writes an event turn issued as one transaction. */
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
+/** A run handed to the execution device's `compute-batch` (or to be computed slot by slot). */
+interface StartedRun {
+  readonly run: Message[]
+  /** The device's answer, or what it threw; undefined when the run is computed slot by slot. */
+  readonly answer: Promise<{ readonly value: Value } | { readonly error: unknown }> | undefined
+}
+
 /** One `write-results` call in flight: slots `from..to` (ascending), settled when it is durable. */
 interface ResultWrite {
   readonly from: number
@@ -89,6 +97,8 @@ export class ProcessWorker {
   private toWrite: Message[] = []
   /** False once the execution device answered that it has no `compute-batch` key. */
   private batching = true
+  /** True once the execution device answered `run-ahead`: the next run is handed over early. */
+  private runAhead = false
   lastUsed = Date.now()
 
   constructor(process: ProcessRef, options: WorkerOptions) {
@@ -167,14 +177,22 @@ export class ProcessWorker {
   /**
    * Computes run after run up to `target`. A run's results are handed to the cache only once the
    * next run has started computing: with a device that computes on another thread (wasm64@1.0),
-   * the main thread plans and encodes the result writes while the device computes.
+   * the main thread plans and encodes the result writes while the device computes. A device that
+   * answers `run-ahead` gets the next run before it answers this one, so it goes from one run to
+   * the next without waiting for this thread to record the results.
    */
   private async run(target: number, ctx: ResolveContext): Promise<void> {
     this.state ??= await this.load(target, ctx)
+    // Started and not yet recorded, in order: at most the current run and the one ahead of it.
+    const started: StartedRun[] = []
     try {
       while (this.atSlot < target) {
-        const run = await this.nextAssignments(target, ctx)
-        const computing = this.computeRun(run, ctx)
+        if (started.length === 0) started.push(this.startRun(await this.nextRun(target, ctx), ctx))
+        const current = started[0] as StartedRun
+        const last = this.atSlot + current.run.length
+        // Not past a snapshot slot: the snapshot reads the live state after this run.
+        if (this.runAhead && started.length === 1 && last < target && last !== this.snapshotSlot)
+          started.push(this.startRun(await this.nextRun(target, ctx, last), ctx))
         // The previous run's results go out once the device has had two event turns to hand this
         // run to its thread (wasm64@1.0 yields once before it sends), so the main thread encodes
         // them while the device computes; a device that computes on this thread has recorded this
@@ -183,14 +201,29 @@ export class ProcessWorker {
           .then(nextTurn)
           .then(() => this.sendWrites(ctx))
           .then(nextTurn)
-        await Promise.all([computing, sending])
+        await Promise.all([this.finishRun(current, started.length > 1, ctx), sending])
+        started.shift()
         if (this.failure !== undefined) throw this.failure
       }
+    } catch (error) {
+      if (started.length > 1) {
+        // The device may have applied the run ahead of one not recorded: its live state is past
+        // ours. The next call reloads the newest snapshot and recomputes from there.
+        await Promise.all(started.flatMap((run) => run.answer ?? []))
+        this.dropLiveState()
+      }
+      throw error
     } finally {
       // One store commit for the last run's results, even when a slot's recording threw.
       await this.sendWrites(ctx)
     }
     if (this.failure !== undefined) throw this.failure
+  }
+
+  private dropLiveState(): void {
+    this.state = undefined
+    this.queue = []
+    this.queueAt = 0
   }
 
   /** Restores the newest snapshot at or below `target`, else initialises the execution device. */
@@ -243,8 +276,12 @@ export class ProcessWorker {
    * periodic snapshot is due (a snapshot reads the live instance, which only holds the last state of
    * a batched run).
    */
-  private async nextAssignments(target: number, ctx: ResolveContext): Promise<Message[]> {
-    const wanted = this.atSlot + 1
+  private async nextRun(
+    target: number,
+    ctx: ResolveContext,
+    after = this.atSlot,
+  ): Promise<Message[]> {
+    const wanted = after + 1
     if (this.queueAt >= this.queue.length) {
       const to = Math.min(target, wanted + this.options.batchSize - 1)
       const page = await ctx.resolve(
@@ -298,39 +335,61 @@ export class ProcessWorker {
   }
 
   /**
-   * Applies a run of assignments with the execution device's `compute-batch` (one call), recording
-   * each slot as `computeSlot` would. Without that key, or when it refuses the run before applying
-   * any of it, or for a single slot, the run is computed slot by slot.
+   * Hands a run to the execution device's `compute-batch` (one call), unless the device has no
+   * such key or the run is a single slot: `finishRun` then computes it slot by slot.
    */
-  private async computeRun(run: Message[], ctx: ResolveContext): Promise<void> {
-    if (!this.batching || run.length < 2) {
+  private startRun(run: Message[], ctx: ResolveContext): StartedRun {
+    if (!this.batching || run.length < 2) return { run, answer: undefined }
+    const answer = ctx
+      .resolve(this.executionInput(), { path: COMPUTE_BATCH_KEY, assignments: run })
+      .then(
+        (value) => ({ value }),
+        (error: unknown) => ({ error }),
+      )
+    return { run, answer }
+  }
+
+  /**
+   * Records a started run's outcomes as `computeSlot` would. When the device refused the run before
+   * applying any of it, it is computed slot by slot, unless a later run was already handed over
+   * (`ahead`): that one may have been applied, so the refusal is thrown.
+   */
+  private async finishRun(started: StartedRun, ahead: boolean, ctx: ResolveContext): Promise<void> {
+    const { run, answer } = started
+    if (answer === undefined) {
       for (const assignment of run) await this.computeSlot(assignment, ctx)
       return
     }
     const first = this.atSlot + 1
-    const input = this.executionInput()
-    let outcomes: Value[]
-    try {
-      const out = await ctx.resolve(input, { path: COMPUTE_BATCH_KEY, assignments: run })
+    const got = await answer
+    let out: Value | undefined
+    let outcomes: Value[] | undefined
+    let refusal: unknown
+    if ('error' in got) refusal = got.error
+    else {
+      out = got.value
       const list = isMessage(out) ? getOwn(out, 'outcomes') : undefined
-      if (!Array.isArray(list) || list.length !== run.length || !list.every(isMessage)) {
-        throw new Error(`${this.execution} ${COMPUTE_BATCH_KEY} answered no outcome per slot`)
-      }
-      outcomes = list
-    } catch (error) {
+      if (Array.isArray(list) && list.length === run.length && list.every(isMessage))
+        outcomes = list
+      else
+        refusal = new Error(`${this.execution} ${COMPUTE_BATCH_KEY} answered no outcome per slot`)
+    }
+    if (outcomes === undefined) {
+      if (ahead) throw refusal
       // The device has no such key (message@1.0 answers 404 for it); other 404s are the run's own.
-      if (isNotFound(error) && (error as DeviceError).key === COMPUTE_BATCH_KEY)
+      if (isNotFound(refusal) && (refusal as DeviceError).key === COMPUTE_BATCH_KEY)
         this.batching = false
       else {
         ctx.log.warn('process batch refused, computing slot by slot', {
           process: this.pid,
           from: first,
-          error: errorText(error),
+          error: errorText(refusal),
         })
       }
       for (const assignment of run) await this.computeSlot(assignment, ctx)
       return
     }
+    if (isMessage(out) && getOwn(out, RUN_AHEAD_KEY) === true) this.runAhead = true
     for (const outcome of outcomes as Message[]) {
       const state = getOwn(outcome, 'state')
       if (isMessage(state)) await this.advance(state, ctx)
