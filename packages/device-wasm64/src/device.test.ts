@@ -426,6 +426,109 @@ describe('ao (aos) modules', () => {
     expect(output(next)['data']).toBe('11')
   })
 
+  it('run-ahead: a batch made before the previous one answers computes as if made after it', async () => {
+    const instanceOf = (state: Message): LiveProcess['instance'] =>
+      ((getOwn(state, PRIVATE_KEY) as Message)[LIVE_KEY] as Live<LiveProcess>).value.instance
+    const increment = evalBody('X = (X or 0) + 1; return X')
+    const batchOf = (from: number, bodies: Message[]): Message => ({
+      path: 'compute-batch',
+      assignments: bodies.map((body, i) => request(from + i, body)),
+    })
+    /** Batch A, then batch B made at once on the same base (process@1.0's run ahead). */
+    async function ahead(
+      a: Message[],
+      b: Message[],
+    ): Promise<{ answers: Message[]; last: Message }> {
+      const { state } = await aos(AOS32, { 'time-limit': 1500 })
+      const answers = await Promise.all([
+        call('compute-batch', state, batchOf(1, a)),
+        call('compute-batch', state, batchOf(1 + a.length, b)),
+      ])
+      const outcomes = answers.flatMap((answer) => answer['outcomes'] as Message[])
+      const reported = outcomes.map((o) =>
+        isMessage(o['state']) ? { results: results(o['state']) } : o,
+      )
+      const single = await runSingly((await aos(AOS32, { 'time-limit': 1500 })).state, 1, [
+        ...a,
+        ...b,
+      ])
+      expect(reported).toEqual(single)
+      return { answers, last: outcomes.at(-1)?.['state'] as Message }
+    }
+    const incrementing = (n: number): Message[] => Array.from({ length: n }, () => increment)
+
+    // B's first chunk goes to the worker while A's last one computes, and B takes it up.
+    const plain = await ahead(incrementing(30), incrementing(30))
+    expect(plain.answers.map((answer) => answer['run-ahead'])).toEqual([true, true])
+    expect(instanceOf(plain.last).earlyChunks).toEqual({ posted: 1, adopted: 1 })
+    expect(output(await run(plain.last, 61, [evalBody('return X')]))['data']).toMatch(/\b60$/)
+
+    // A's last message is undone, or stopped: the worker that ran B's first chunk is replaced, and
+    // B runs on the rebuilt instance.
+    for (const last of ['X = X + 100; error("boom")', 'while true do end']) {
+      const undone = await ahead([...incrementing(9), evalBody(last)], incrementing(10))
+      expect(instanceOf(undone.last).earlyChunks).toEqual({ posted: 1, adopted: 0 })
+      expect(output(await run(undone.last, 21, [evalBody('return X')]))['data']).toMatch(/\b19$/)
+    }
+
+    // A snapshot asked for between A and B holds A only: B does not start before it.
+    const { state } = await aos(AOS32)
+    const first = call('compute-batch', state, batchOf(1, incrementing(10)))
+    await new Promise((resolve) => setImmediate(resolve))
+    const [, snapshot] = await Promise.all([
+      first,
+      call('snapshot', state),
+      call('compute-batch', state, batchOf(11, incrementing(10))),
+    ])
+    expect(instanceOf(state).earlyChunks.posted).toBe(0)
+    const restored = await call('normalize', {
+      ...withoutPrivate(state),
+      snapshot,
+    })
+    expect(output(await run(restored, 11, [evalBody('return X')]))['data']).toMatch(/\b10$/)
+  })
+
+  it('run-ahead: no rollback base is taken while the next batch has messages out early', async () => {
+    const liveOf = (state: Message): LiveProcess =>
+      ((getOwn(state, PRIVATE_KEY) as Message)[LIVE_KEY] as Live<LiveProcess>).value
+    const increment = evalBody('X = (X or 0) + 1; return X')
+    const a = Array.from({ length: 10 }, () => increment)
+    const b = a.map((body, i) => (i === 7 ? evalBody('X = X + 100; error("boom")') : body))
+    // A base is due (rollbackBytes) once A's last chunk is journaled, not when B's first chunk
+    // goes out (after A's chunks of 2 and 5): a journal byte count between the two.
+    const { ao } = liveOf((await aos(AOS32)).state)
+    const journaled = (requests: Message[]): number =>
+      requests.reduce(
+        (sum, req) => sum + messageJson(req, ao).json.byteLength + ao.env.byteLength,
+        0,
+      )
+    const def = definition(AOS32, { name: 'test-aos', owner: OWNER })
+    const rollbackBytes =
+      journaled([assignment(0, def), ...a.slice(0, 7).map((body, i) => request(1 + i, body))]) +
+      journaled([request(8, increment)]) / 2
+    const own = createWasm64Device({ timeoutMs: 20_000, rollbackBytes })
+    try {
+      let state = await callOn(own, 'init', { ...def, process: def, device: 'process@1.0' })
+      state = await callOn(own, 'compute', state, assignment(0, def))
+      const batch = (from: number, bodies: Message[]): Message => ({
+        path: 'compute-batch',
+        assignments: bodies.map((body, i) => request(from + i, body)),
+      })
+      const answers = await Promise.all([
+        callOn(own, 'compute-batch', state, batch(1, a)),
+        callOn(own, 'compute-batch', state, batch(11, b)),
+      ])
+      expect(liveOf(state).instance.earlyChunks).toEqual({ posted: 1, adopted: 1 })
+      // B's undo rebuilds from the base and journal: B's early messages count once.
+      const outcomes = answers.flatMap((answer) => answer['outcomes'] as Message[])
+      expect(outcomes.map((o) => results(o['state'] as Message))).toEqual(
+        (await runSingly((await aos(AOS32)).state, 1, [...a, ...b])).map((o) => o['results']),
+      )
+    } finally {
+      await own.stop?.(ctx)
+    }
+  })
+
   it('refreshes the rollback base by compute time, not message count, and when idle', async () => {
     const journalOf = (state: Message): number =>
       ((getOwn(state, PRIVATE_KEY) as Message)[LIVE_KEY] as Live<LiveProcess>).value.instance

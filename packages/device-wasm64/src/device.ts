@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import {
   COMPUTE_BATCH_KEY,
+  RUN_AHEAD_KEY,
   DeviceError,
   Live,
   PRIVATE_KEY,
@@ -419,7 +420,9 @@ export function createWasm64Device(options: Wasm64Options = {}): Device {
         computed.forEach((outcome, i) => {
           outcomes[slots[i] as number] = { state: withResults(state, outcome) }
         })
-        return { outcomes }
+        // Calls queue on the instance in call order, and a state is the base plus `results`: the
+        // next run may come before this answer, and its first messages then go out early.
+        return { outcomes, [RUN_AHEAD_KEY]: true }
       },
 
       async snapshot(base) {

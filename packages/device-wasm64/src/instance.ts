@@ -108,6 +108,19 @@ interface Signalled {
 
 type Sent = Chunk & Signalled
 
+/** A compute call waiting in `serial` behind the running one. */
+interface QueuedCall {
+  readonly batch: BatchSource
+  readonly env: Uint8Array
+}
+
+/** A queued call's first chunk, posted to `channel` behind the running call's last one. */
+interface EarlyChunk {
+  readonly batch: BatchSource
+  readonly channel: Channel
+  readonly sent: Sent
+}
+
 /** Quiet time after a call before the rollback base is refreshed in the background, in ms. */
 const IDLE_REFRESH_MS = 50
 /** An idle refresh waits for journal compute time of at least this many times its last cost, */
@@ -131,15 +144,22 @@ const chunkSize = (messages: number): number =>
 
 /**
  * Messages in a run's first and last chunks. The worker waits while the first one is written and
- * while the last one's answers are judged (nothing is posted behind it), so both are short.
+ * while the last one's answers are judged (nothing is posted behind it), so both are short, unless
+ * the next call's first chunk goes out early: then the worker has work behind either.
  */
 const EDGE_CHUNK = 2
 
 /** Where the chunk of a run `from..to-1` that starts at `start` ends. */
-function chunkEnd(start: number, from: number, to: number, size: number): number {
-  if (start === from) return Math.min(to, start + EDGE_CHUNK)
+function chunkEnd(
+  start: number,
+  from: number,
+  to: number,
+  size: number,
+  short: { readonly first: boolean; readonly last: boolean },
+): number {
+  if (start === from && short.first) return Math.min(to, start + EDGE_CHUNK)
   const end = Math.min(to, start + size)
-  return end === to && end - start > 2 * EDGE_CHUNK ? to - EDGE_CHUNK : end
+  return short.last && end === to && end - start > 2 * EDGE_CHUNK ? to - EDGE_CHUNK : end
 }
 
 /**
@@ -261,6 +281,20 @@ export class WasmInstance {
   private calls = 0
   private idleTimer: NodeJS.Timeout | undefined
   private tail: Promise<unknown> = Promise.resolve()
+  /** Calls and snapshots queued or running (`serial`). */
+  private pending = 0
+  /**
+   * The compute call queued right behind the running one, with nothing between them: its first
+   * chunk may be posted while the running call's last chunk computes.
+   */
+  private nextCall: QueuedCall | undefined
+  /** That first chunk, once posted: the call adopts it if the worker that got it still runs. */
+  private early: EarlyChunk | undefined
+  /**
+   * Calls' first chunks posted early, and those the call then used (an undo or a stopped message
+   * at the end of the call before discards it).
+   */
+  readonly earlyChunks = { posted: 0, adopted: 0 }
   private readonly box: WorkerBox = { worker: undefined }
 
   private constructor(
@@ -307,7 +341,11 @@ export class WasmInstance {
    * snapshots run one at a time.
    */
   computeBatch<T>(batch: BatchSource, env: Uint8Array, judge: Judge<T>): Promise<CallOutcome<T>[]> {
+    // Right behind a running call, this one can start before that one has answered.
+    const call = this.pending === 1 && batch.length > 0 ? { batch, env } : undefined
+    if (call !== undefined) this.nextCall = call
     return this.serial(async () => {
+      if (this.nextCall === call) this.nextCall = undefined
       const outcomes: CallOutcome<T>[] = []
       try {
         await this.runBatch(batch, 0, batch.length, env, judge, outcomes)
@@ -319,8 +357,9 @@ export class WasmInstance {
         const message = error instanceof Error ? error.message : String(error)
         while (outcomes.length < batch.length) outcomes.push({ status: 'trap', message })
       }
-      const { rollbackReplayMs, rollbackBytes } = this.limits
-      if (this.journalMs >= rollbackReplayMs || this.journalBytes >= rollbackBytes) {
+      // Not while the next call's first chunk is posted: the base would hold messages that the
+      // journal does not. That call's end refreshes it instead.
+      if (this.refreshDue() && this.early === undefined) {
         // The messages are already kept: a failed refresh leaves the older base, whose journal
         // still covers everything since, so the answers stand.
         await this.takeSnapshot().catch(() => undefined)
@@ -364,9 +403,32 @@ export class WasmInstance {
   }
 
   private serial<T>(task: () => Promise<T>): Promise<T> {
-    const result = this.tail.then(task)
+    this.pending += 1
+    const result = this.tail.then(task).finally(() => {
+      this.pending -= 1
+    })
     this.tail = result.catch(() => undefined)
     return result
+  }
+
+  private refreshDue(): boolean {
+    const { rollbackReplayMs, rollbackBytes } = this.limits
+    return this.journalMs >= rollbackReplayMs || this.journalBytes >= rollbackBytes
+  }
+
+  /**
+   * Posts the queued call's first chunk into the free half at `offset`, so that the worker goes
+   * on with it after the running call's last chunk instead of waiting for this thread to answer
+   * that call and start the next.
+   */
+  private postEarly(channel: Channel, offset: number): void {
+    const call = this.nextCall
+    if (call === undefined || this.early !== undefined || this.refreshDue()) return
+    this.nextCall = undefined
+    const { batch, env } = call
+    const first = prepare(channel, batch, 0, chunkSize(batch.length), env, offset)
+    this.early = { batch, channel, sent: this.send(channel, first, env) }
+    this.earlyChunks.posted += 1
   }
 
   /** Appends one outcome per message `from..to-1` of `batch` to `outcomes`. */
@@ -401,14 +463,29 @@ export class WasmInstance {
     }
     const channel = this.channel ?? (await this.spawn())
     const size = chunkSize(to - from)
+    const early = this.early
+    this.early = undefined
+    // The first chunk went out during the previous call, unless that call rebuilt the worker.
+    const adopted = early?.batch === batch && early.channel === channel && from === 0
     const chunk = (start: number, offset: number): Chunk | undefined =>
       start < to
-        ? prepare(channel, batch, start, chunkEnd(start, from, to, size), env, offset)
+        ? prepare(
+            channel,
+            batch,
+            start,
+            chunkEnd(start, from, to, size, {
+              first: !adopted,
+              last: to < batch.length || this.nextCall === undefined,
+            }),
+            env,
+            offset,
+          )
         : undefined
     // Two chunks are posted at once: the worker goes from one to the next without waiting for
     // this thread, which judges a chunk's answers and writes the one after while the next runs.
-    let running = this.send(channel, chunk(from, 0) as Chunk, env)
-    const second = chunk(running.to, HALF_BYTES)
+    if (adopted) this.earlyChunks.adopted += 1
+    let running = adopted ? early.sent : this.send(channel, chunk(from, 0) as Chunk, env)
+    const second = chunk(running.to, HALF_BYTES - running.offset)
     let queued = second === undefined ? undefined : this.send(channel, second, env)
     // The event loop's turn (see yieldToEventLoop) is taken while the worker computes.
     await yieldToEventLoop()
@@ -444,8 +521,10 @@ export class WasmInstance {
         return next + 1
       }
       if (queued === undefined) return next
-      // The half the answered chunk used is free again.
+      // The half the answered chunk used is free again: for this call's next chunk, else (the
+      // worker now runs this call's last one) for the next call's first.
       const ahead = chunk(queued.to, running.offset)
+      if (ahead === undefined && to === batch.length) this.postEarly(channel, running.offset)
       running = queued
       queued = ahead === undefined ? undefined : this.send(channel, ahead, env)
       await yieldToEventLoop()
