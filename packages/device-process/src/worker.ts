@@ -183,8 +183,9 @@ export class ProcessWorker {
    */
   private async run(target: number, ctx: ResolveContext): Promise<void> {
     this.state ??= await this.load(target, ctx)
-    // Started and not yet recorded, in order: at most the current run and the one ahead of it.
+    // Handed to the device and not yet recorded, in order: the current run and the one ahead.
     const started: StartedRun[] = []
+    let sending: Promise<void> = Promise.resolve()
     try {
       while (this.atSlot < target) {
         if (started.length === 0) started.push(this.startRun(await this.nextRun(target, ctx), ctx))
@@ -193,28 +194,32 @@ export class ProcessWorker {
         // Not past a snapshot slot: the snapshot reads the live state after this run.
         if (this.runAhead && started.length === 1 && last < target && last !== this.snapshotSlot)
           started.push(this.startRun(await this.nextRun(target, ctx, last), ctx))
+        await sending
         // The previous run's results go out once the device has had two event turns to hand this
         // run to its thread (wasm64@1.0 yields once before it sends), so the main thread encodes
         // them while the device computes; a device that computes on this thread has recorded this
         // run by then, and its results go along. Then the turn ends: LMDB commits on its thread.
-        const sending = nextTurn()
+        sending = nextTurn()
           .then(nextTurn)
           .then(() => this.sendWrites(ctx))
           .then(nextTurn)
-        await Promise.all([this.finishRun(current, started.length > 1, ctx), sending])
+        // Not waiting for the hand-over: the run after next goes to the device as soon as this
+        // one is recorded.
+        await this.finishRun(current, started.length > 1, ctx)
         started.shift()
         if (this.failure !== undefined) throw this.failure
       }
     } catch (error) {
-      if (started.length > 1) {
-        // The device may have applied the run ahead of one not recorded: its live state is past
-        // ours. The next call reloads the newest snapshot and recomputes from there.
+      if (started.some((run) => run.answer !== undefined)) {
+        // The device may have applied a run that is not recorded: its live state is past ours.
+        // The next call reloads the newest snapshot and recomputes from there.
         await Promise.all(started.flatMap((run) => run.answer ?? []))
         this.dropLiveState()
       }
       throw error
     } finally {
       // One store commit for the last run's results, even when a slot's recording threw.
+      await sending
       await this.sendWrites(ctx)
     }
     if (this.failure !== undefined) throw this.failure

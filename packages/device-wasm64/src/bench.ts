@@ -6,7 +6,8 @@
  * module on the same messages (its default mode and UNSAFE_MEMORY, the fastest).
  *
  * Assignments are what scheduler@1.0 hands process@1.0 (they name the body's ID in `message`). aos
- * runs are computed as process@1.0 computes a backlog (`compute-batch`, runs of `maxRunSlots` = 100)
+ * runs are computed as process@1.0 computes a backlog (`compute-batch`, runs of `maxRunSlots` = 100,
+ * the next run handed over before the current one answers, as the device answers `run-ahead`)
  * and, secondarily, one `compute` per message; every aos result is written durably to a real LMDB
  * store (fsynced commits) as process@1.0 and cache@1.0 record it: one commit per run of slots,
  * planned on cache@1.0's result thread (`PlanThread`), handed to the store once the next run has
@@ -113,6 +114,8 @@ interface Process {
   state: Message
   slot: number
   readonly cache: ResultCache
+  /** The device answered `run-ahead`: process@1.0 then hands it the next run early. */
+  runAhead: boolean
 }
 
 const definition = (image: Uint8Array): Message => ({
@@ -134,7 +137,7 @@ function aosEnv(image: Uint8Array): Uint8Array {
 async function spawn(image: Uint8Array): Promise<Process> {
   const def = definition(image)
   const state = (await key('init')({ ...def, process: def }, { path: 'init' }, ctx)) as Message
-  const process = { state, slot: 0, cache: new ResultCache(id(def)) }
+  const process = { state, slot: 0, cache: new ResultCache(id(def)), runAhead: false }
   await computeEach(process, [assignment(process, def)])
   return process
 }
@@ -207,24 +210,47 @@ const computeEach = (process: Process, list: readonly Message[], store = true): 
     }
   })
 
-/** `compute-batch` runs of `run` assignments (as process@1.0 computes a backlog). */
-const computeRuns = (
+/**
+ * `compute-batch` runs of `run` assignments, as process@1.0 computes a backlog: once the device
+ * has answered `run-ahead`, the next run is handed over before the current one answers, and a
+ * run's results go to the store once the next run has started computing.
+ */
+async function computeRuns(
   process: Process,
   list: readonly Message[],
   run: number,
   store = true,
-): Promise<void> =>
-  pipelined(process, list, run, store, async (part) => {
-    const out = (await key('compute-batch')(
-      process.state,
-      { path: 'compute-batch', assignments: part },
-      ctx,
-    )) as Message
+): Promise<void> {
+  const start = (from: number): { part: Message[]; answer: Promise<Message> } => {
+    const part = list.slice(from, from + run)
+    const req = { path: 'compute-batch', assignments: part }
+    return { part, answer: key('compute-batch')(process.state, req, ctx) as Promise<Message> }
+  }
+  const started: ReturnType<typeof start>[] = []
+  let sending: Promise<void> = Promise.resolve()
+  for (let from = 0; from < list.length; from += run) {
+    if (started.length === 0) started.push(start(from))
+    if (process.runAhead && started.length === 1 && from + run < list.length)
+      started.push(start(from + run))
+    const { part, answer } = started[0] as ReturnType<typeof start>
+    await sending
+    // Two event turns first: wasm64@1.0 yields once before it hands the run to its worker.
+    if (store)
+      sending = nextTurn()
+        .then(nextTurn)
+        .then(() => process.cache.send())
+        .then(nextTurn)
+    const out = await answer
+    process.runAhead ||= out['run-ahead'] === true
     ;(out['outcomes'] as Message[]).forEach((outcome, i) => {
       process.state = outcome['state'] as Message
       keep(process, part[i]?.['slot'] as number, store)
     })
-  })
+    started.shift()
+  }
+  await sending
+  if (store) await process.cache.durable()
+}
 
 /** msg/s of `work` over `count` messages whose assignments are made before the clock starts. */
 async function rate(
