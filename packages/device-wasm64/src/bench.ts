@@ -424,8 +424,11 @@ const variantWork = (process: Process, variant: Variant) => (list: Message[]) =>
       ? computeEach(process, list)
       : computeRuns(process, list, RUN, false)
 
-/** Rounds per aos workload: a warm-up, then the paired runs kept. */
-const ROUNDS = 9
+/**
+ * Rounds per aos workload: a warm-up, then 12 paired runs kept (with 8, the median ratio moved by
+ * about ±2 % from one bench run to the next on the 2-core reference VM).
+ */
+const ROUNDS = 13
 
 /**
  * One interleaved round: per variant an ao-loader run and a device run on the same messages, in
