@@ -504,6 +504,15 @@ describe('process@1.0', () => {
       'computed 40, 5 calls made',
     ])
     expect(node.batches()).toBe(5)
+    // A slot past the schedule is a 404 once the slots before it are computed: nothing is lost.
+    for (let i = 0; i < 15; i++) await schedule(node, pid, { action: 'Increment' })
+    const computed = node.computed()
+    await expect(node.path(`/${pid}~process@1.0/compute&slot=99`)).rejects.toSatisfy(
+      (error) => statusOf(error) === 404,
+    )
+    expect(node.computed() - computed).toBe(15)
+    expect(await node.path(`/${pid}~process@1.0/now/count`)).toBe(54)
+    expect(node.computed() - computed).toBe(15)
     for (let slot = 0; slot <= 45; slot++) {
       const path = `/${pid}~process@1.0/compute&slot=${slot}`
       expect(publicState(await node.path(path))).toEqual(publicState(await single.path(path)))

@@ -192,8 +192,12 @@ export class ProcessWorker {
         const current = started[0] as StartedRun
         const last = this.atSlot + current.run.length
         // Not past a snapshot slot: the snapshot reads the live state after this run.
-        if (this.runAhead && started.length === 1 && last < target && last !== this.snapshotSlot)
-          started.push(this.startRun(await this.nextRun(target, ctx, last), ctx))
+        if (this.runAhead && started.length === 1 && last < target && last !== this.snapshotSlot) {
+          // A run that cannot be planned (not scheduled yet, a scheduler error) is not handed
+          // over; planned again once this one is recorded, it fails then.
+          const ahead = await this.nextRun(target, ctx, last).catch(() => undefined)
+          if (ahead !== undefined) started.push(this.startRun(ahead, ctx))
+        }
         await sending
         // The previous run's results go out once the device has had two event turns to hand this
         // run to its thread (wasm64@1.0 yields once before it sends), so the main thread encodes
