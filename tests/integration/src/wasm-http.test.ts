@@ -1,7 +1,8 @@
 /**
  * wasm64@1.0 over HTTP against a real node (`aonode start`, issue 5): the chapter's flow with the
  * AssemblyScript counter, an aos process (Eval, Send pushed to a local process), a restart that
- * restores both, and a runaway `while true do end` that is stopped without stalling the node.
+ * restores both, a backlog computed in runs handed over ahead of each other, and a runaway
+ * `while true do end` that is stopped without stalling the node.
  */
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
@@ -106,6 +107,29 @@ describe('wasm64@1.0 over HTTP', () => {
     expect(await get(`/${counter}~process@1.0/now/results/output/count`)).toBe('7')
     await post(`/${aos}~process@1.0/schedule`, { Action: 'Eval', Data: 'return Kept + 1' })
     expect(await get(`/${aos}~process@1.0/now/results/output/data`)).toBe('42')
+  }, 60_000)
+
+  it('computes a backlog in runs handed over ahead of each other, with an undo in the middle', async () => {
+    // 250 Evals: process@1.0 computes them in runs of 100 (0-99, 100-199, 200-250), the last one
+    // handed to wasm64@1.0 before the one before it answers. The Error at slot 190 is undone near
+    // the end of its run, with the next run already queued behind it.
+    const backlog = await spawn(AOS, { name: 'backlog-aos' })
+    for (let slot = 1; slot <= 250; slot++) {
+      const data = slot === 190 ? 'X = X + 100; error("undo me")' : 'X = (X or 0) + 1; return X'
+      await post(`/${backlog}~process@1.0/schedule`, { Action: 'Eval', Data: data })
+    }
+    expect(await get(`/${backlog}~process@1.0/now/results/output/data`)).toBe('249')
+    expect(await get(`/${backlog}~process@1.0/compute&slot=190/results/error`)).toMatch(/undo me/)
+    for (const [slot, x] of [
+      [99, '99'],
+      [100, '100'],
+      [189, '189'],
+      [191, '190'],
+      [200, '199'],
+      [201, '200'],
+    ] as const) {
+      expect(await get(`/${backlog}~process@1.0/compute&slot=${slot}/results/output/data`)).toBe(x)
+    }
   }, 60_000)
 
   it('stops a runaway `while true do end` Eval without stalling the node', async () => {
