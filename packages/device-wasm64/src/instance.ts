@@ -291,8 +291,8 @@ export class WasmInstance {
   /** That first chunk, once posted: the call adopts it if the worker that got it still runs. */
   private early: EarlyChunk | undefined
   /**
-   * Calls' first chunks posted early, and those the call then used (an undo or a stopped message
-   * at the end of the call before discards it).
+   * First chunks posted early, and those their call took up (an undo, a trap or a stopped message
+   * in the running call's last chunk rebuilds the worker, and the chunk goes with the old one).
    */
   readonly earlyChunks = { posted: 0, adopted: 0 }
   private readonly box: WorkerBox = { worker: undefined }
