@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import {
   DeviceError,
@@ -13,8 +13,9 @@ import {
   type ResolveContext,
   type Value,
 } from '@aonode/core'
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it, vi } from 'vitest'
 import { messageJson } from './ao-json.ts'
+import { WORKER_THREAD_NAME } from './instance.ts'
 import { LIVE_KEY, createWasm64Device, memoryLimitPages, type LiveProcess } from './device.ts'
 import { prepareImage } from './wasm-binary.ts'
 
@@ -147,6 +148,28 @@ describe('AssemblyScript modules', () => {
     expect(output(state)).toEqual({ count: 5 })
     expect(withoutPrivate(state)['image']).toBe(IMAGE_ID)
   })
+
+  it.runIf(process.platform === 'linux')(
+    'names its worker thread; stop ends every worker, also one rebuilt after an earlier stop',
+    async () => {
+      const named = (): number =>
+        readdirSync('/proc/self/task').filter(
+          (tid) =>
+            readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() === WORKER_THREAD_NAME,
+        ).length
+      const def = definition(IMAGE_ID)
+      const state = await run(await spawn(def), 0, [def])
+      expect(WORKER_THREAD_NAME).toBe('wasm64@1.0')
+      expect(named()).toBeGreaterThanOrEqual(1)
+      await device.stop?.(ctx)
+      await vi.waitFor(() => expect(named()).toBe(0))
+      // The next message rebuilds the worker; the next stop must end that one too.
+      await run(state, 1, [{ action: 'Increment' }])
+      expect(named()).toBe(1)
+      await device.stop?.(ctx)
+      await vi.waitFor(() => expect(named()).toBe(0))
+    },
+  )
 
   it('lets the event loop run while it computes a long backlog of fast messages', async () => {
     // Every call answers within this synchronous wait, so only the device's own yields free the loop.

@@ -17,6 +17,11 @@ export {
   type AoContext,
   type Outcome,
 } from './ao-json.ts'
-export type { CallFailure, CallOutcome, InstanceLimits } from './instance.ts'
+export {
+  WORKER_THREAD_NAME,
+  type CallFailure,
+  type CallOutcome,
+  type InstanceLimits,
+} from './instance.ts'
 export type { InstanceSnapshot, ModuleKind } from './runtime.ts'
 export { prepareImage, type ImageInfo } from './wasm-binary.ts'

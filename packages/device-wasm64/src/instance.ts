@@ -39,6 +39,8 @@ import type { InstanceSnapshot, ModuleKind } from './runtime.ts'
 import type { ImageInfo } from './wasm-binary.ts'
 import type { PortBatch, WorkerInput } from './worker.ts'
 
+/** The OS name of an instance's worker thread, as `top -H` shows it (Linux keeps 15 characters). */
+export const WORKER_THREAD_NAME = 'wasm64@1.0'
 const WORKER_URL = new URL(
   import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js',
   import.meta.url,
@@ -703,7 +705,11 @@ export class WasmInstance {
       base: this.base,
       journal: this.journal,
     }
-    const worker = new Worker(WORKER_URL, { workerData: input, transferList: [port2] })
+    const worker = new Worker(WORKER_URL, {
+      name: WORKER_THREAD_NAME,
+      workerData: input,
+      transferList: [port2],
+    })
     worker.unref()
     worker.on('error', () => {
       // Reported through the channel as DEAD; the worker is rebuilt on the next call.
@@ -715,6 +721,8 @@ export class WasmInstance {
       Atomics.notify(control, RESPONSE)
     })
     this.box.worker = worker
+    // Tracked again after a `closeAllInstances`, so that the next one ends this worker too.
+    boxes.add(this.box)
     // Booting replays the journal: allow each message the per-message limit, plus compile time.
     const bootMs = 60_000 + this.limits.timeoutMs * this.journal.length
     const ready = Atomics.waitAsync(control, READY, 0, bootMs)
