@@ -5,11 +5,12 @@
 // device process also has, and prints `ready <version>`; then for every line `<eval|add> <count>`
 // on stdin it evaluates that many messages of that kind and prints messages/s, so the bench can
 // interleave its runs with the device's.
-// Usage: node [--experimental-wasm-memory64] this.cjs <aos image> <ao-loader format> <unsafe|copy>
-//   <table handler Lua> <env JSON> (the env the device hands the same process, so that both
-//   evaluate the same documents). `unsafe` is UNSAFE_MEMORY, ao-loader's fastest mode; `copy` its
-//   default, which copies the whole memory in and out per message.
-const AoLoader = require('@permaweb/ao-loader')
+// Usage: node [--experimental-wasm-memory64] this.cjs <aos image> <ao-loader format>
+//   <unsafe|copy|aonode> <table handler Lua> <env JSON> (the env the device hands the same process,
+//   so that both evaluate the same documents). `unsafe` is UNSAFE_MEMORY, ao-loader's fastest mode;
+//   `copy` its default, which copies the whole memory in and out per message. `aonode` calls
+//   wasm64@1.0's runtime instead, in this one thread the way ao-loader is called (message object in,
+//   JSON text in and out, no worker, no store): what the device's own glue costs or saves.
 const { readFileSync } = require('node:fs')
 const { createInterface } = require('node:readline')
 
@@ -48,8 +49,29 @@ const kinds = {
     ),
 }
 
+/** The device's runtime with ao-loader's calling convention (Node 24: it loads the TypeScript). */
+async function aonodeHandle(wasm) {
+  const { prepareImage } = await import('./wasm-binary.ts')
+  const { createRuntime } = await import('./runtime.ts')
+  const maxPages = 65536
+  const info = prepareImage(new Uint8Array(wasm), maxPages)
+  const runtime = createRuntime(new WebAssembly.Module(info.bytes), info, { maxPages })
+  const envBytes = Buffer.from(envJson)
+  const text = new TextDecoder()
+  return async (_memory, msg) => {
+    const answer = runtime.call(Buffer.from(JSON.stringify(msg)), envBytes, msg.Timestamp)
+    return { Memory: null, ...JSON.parse(text.decode(answer)).response }
+  }
+}
+
 ;(async () => {
-  const handle = await AoLoader(readFileSync(image), { format, UNSAFE_MEMORY: mode === 'unsafe' })
+  const handle =
+    mode === 'aonode'
+      ? await aonodeHandle(readFileSync(image))
+      : await require('@permaweb/ao-loader')(readFileSync(image), {
+          format,
+          UNSAFE_MEMORY: mode === 'unsafe',
+        })
   let memory = (await handle(null, message(PID, [{ name: 'Type', value: 'Process' }], ''), env))
     .Memory
   const handler = message(ID, [{ name: 'Action', value: 'Eval' }], handlerLua)

@@ -17,16 +17,18 @@
  * ao-loader runs in a child process of its own (bench-ao-loader.cjs), interleaved run by run with
  * the device: it shares neither this process's heap and garbage collector nor its event loop. For
  * the memory64 aos build the child runs under the host's Node 20 (ao-loader's wasm64 glue does not
- * run on Node 24), for the wasm32 one under this Node.
+ * run on Node 24), for the wasm32 one under this Node. In each pair the device's worker thread and
+ * ao-loader's thread run on the same CPU, and every other thread elsewhere (see `CPUS`). A third
+ * child runs this device's runtime alone, called the way ao-loader is (`aonode` mode).
  *
  * The device refreshes its rollback base (a scan of the whole memory) after each second of compute,
  * and when the process has been idle for 50 ms, which here is while ao-loader runs. process@1.0
  * would also snapshot a backlog once a second (the same scan, which then stands for the refresh)
  * and store it; the bench takes no such snapshot.
  */
-import { spawn as spawnChild } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { execFileSync, spawn as spawnChild } from 'node:child_process'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { availableParallelism, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { figure, measure, perSecond, report, type Figure } from '@aonode/benchkit'
@@ -40,6 +42,7 @@ import {
 } from '@aonode/core'
 import { createLmdbStore, PlanThread, type ResultWrite } from '@aonode/device-cache'
 import { createWasm64Device } from './device.ts'
+import { WORKER_THREAD_NAME } from './instance.ts'
 import { envJson } from './ao-json.ts'
 import { createRuntime } from './runtime.ts'
 import { prepareImage } from './wasm-binary.ts'
@@ -268,26 +271,33 @@ async function rate(
 interface Loader {
   /** The child's Node version. */
   readonly version: string
+  /** The child's process ID (its main thread, which computes). */
+  readonly pid: number | undefined
   rate(kind: 'eval' | 'add', count: number): Promise<number>
   close(): void
 }
 
 /**
- * ao-loader on an aos image in a child process (bench-ao-loader.cjs), `unsafe` = UNSAFE_MEMORY;
- * undefined (with a warning) if it cannot run. The memory64 build runs under the host's Node 20:
- * ao-loader's wasm64 glue breaks on Node 24.
+ * ao-loader on an aos image in a child process (bench-ao-loader.cjs): `unsafe` = UNSAFE_MEMORY,
+ * `copy` its default mode; `aonode` = this device's runtime called the same way in that child.
+ * Undefined (with a warning) if it cannot run. ao-loader runs the memory64 build under the host's
+ * Node 20: its wasm64 glue breaks on Node 24.
  */
-async function startLoader(image: string, unsafe: boolean): Promise<Loader | undefined> {
+async function startLoader(
+  image: string,
+  mode: 'unsafe' | 'copy' | 'aonode',
+): Promise<Loader | undefined> {
   const wasm64 = image === AOS64_FILE
-  const node = wasm64 ? HOST_NODE : process.execPath
+  const node20 = wasm64 && mode !== 'aonode'
+  const node = node20 ? HOST_NODE : process.execPath
   const child = spawnChild(
     node,
     [
-      ...(wasm64 ? ['--experimental-wasm-memory64'] : []),
+      ...(node20 ? ['--experimental-wasm-memory64'] : []),
       join(here, 'bench-ao-loader.cjs'),
       join(waoLua, image),
       wasm64 ? 'wasm64-unknown-emscripten-draft_2024_02_15' : 'wasm32-unknown-emscripten4',
-      unsafe ? 'unsafe' : 'copy',
+      mode,
       ADD_HANDLER,
       Buffer.from(aosEnv(wasm64 ? AOS64 : AOS32)).toString(),
     ],
@@ -309,6 +319,7 @@ async function startLoader(image: string, unsafe: boolean): Promise<Loader | und
   }
   return {
     version: ready.slice('ready '.length),
+    pid: child.pid,
     async rate(kind, count) {
       child.stdin.write(`${kind} ${count}\n`)
       return Number(await next())
@@ -405,10 +416,16 @@ const VARIANTS: readonly Variant[] = ['batched', 'each', 'bare']
 interface Side {
   readonly device: Record<Variant, number[]>
   readonly loader: Record<Variant, number[]>
+  /** The device's runtime alone (`aonode` child), run after each round's `bare` pair. */
+  readonly runtime: number[]
+  /** The CPU both compute threads were pinned to in each kept round (undefined: not pinned). */
+  readonly cpu: (number | undefined)[]
 }
 const side = (): Side => ({
   device: { batched: [], each: [], bare: [] },
   loader: { batched: [], each: [], bare: [] },
+  runtime: [],
+  cpu: [],
 })
 /**
  * Messages per timed run (about 0.7-1 s of aos): a run ends only when its last results are on disk,
@@ -431,6 +448,69 @@ const variantWork = (process: Process, variant: Variant) => (list: Message[]) =>
 const ROUNDS = 13
 
 /**
+ * The CPUs of a machine need not compute alike: on the 2-core reference VM, aos wasm32 `Eval` in one
+ * thread ran at about 1,700 msg/s on CPU 0 and 2,950 on CPU 1 for minutes at a time, and a thread
+ * lands on either. A pair whose two runs land on different CPUs then measures the CPUs, not the two
+ * implementations (such pairs gave ratios of 0.6 and 1.7). So in each round both compute threads,
+ * the device's worker and ao-loader's main thread, run on one CPU, the CPU changing every two rounds,
+ * and every other thread of both sides (the device's host encoding and committing results, garbage
+ * collector helpers) on the other CPUs (`pinComputeThreads`, with `taskset`). Where `taskset` fails
+ * (not Linux, not installed) nothing is pinned and the figures say so.
+ */
+const CPUS = availableParallelism()
+let pinning = CPUS > 1
+
+/**
+ * Waits out the device's idle rollback refresh (due 50 ms after its last call, 5-40 ms of memory
+ * scan on its worker): with both compute threads on one CPU it would otherwise run during, and slow
+ * down, ao-loader's timed run.
+ */
+const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 150))
+
+/**
+ * Gives each side's compute thread (the device's worker threads, each child's main thread) `cpu`
+ * to itself: those threads are pinned to it and every other thread of this process and of the
+ * children (the host encoding and committing results, garbage collector helpers) to the other
+ * CPUs. `undefined` lets every thread run anywhere again. False if it cannot pin.
+ */
+function pinComputeThreads(
+  cpu: number | undefined,
+  children: readonly (Loader | undefined)[],
+): boolean {
+  if (!pinning) return false
+  const all = `0-${CPUS - 1}`
+  const others = Array.from({ length: CPUS }, (_, i) => i)
+    .filter((i) => i !== cpu)
+    .join(',')
+  const pin = (tid: string, cpus: string): void => {
+    execFileSync('taskset', ['-p', '-c', cpus, tid], { stdio: 'ignore' })
+  }
+  try {
+    const pids = [
+      'self',
+      ...children.flatMap((child) => (child?.pid === undefined ? [] : [String(child.pid)])),
+    ]
+    for (const pid of pids) {
+      for (const tid of readdirSync(`/proc/${pid}/task`)) {
+        try {
+          const comm = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim()
+          const compute = pid === 'self' ? comm === WORKER_THREAD_NAME : tid === pid
+          pin(tid, cpu === undefined ? all : compute ? String(cpu) : others)
+        } catch (error) {
+          // A thread that ended meanwhile needs no pinning.
+          if (existsSync(`/proc/${pid}/task/${tid}`)) throw error
+        }
+      }
+    }
+    return true
+  } catch (error) {
+    console.warn(`compute threads not pinned to a CPU (${String(error)}); pairs may mix CPUs`)
+    pinning = false
+    return false
+  }
+}
+
+/**
  * One interleaved round: per variant an ao-loader run and a device run on the same messages, in
  * alternating order from round to round, so that a machine slowing down or speeding up over a
  * round favours neither side. Round 0 is warm-up.
@@ -439,24 +519,39 @@ async function round(
   s: Side,
   process: Process,
   body: (i: number) => Message,
-  loader: () => Promise<number | undefined>,
+  loader: Loader | undefined,
+  runtime: Loader | undefined,
+  kind: 'eval' | 'add',
   run: number,
 ): Promise<void> {
-  const device = (variant: Variant) => rate(process, EVALS, body, variantWork(process, variant))
+  // Two rounds per CPU in turn, so that each CPU sees both orders.
+  const cpu = Math.floor(run / 2) % CPUS
+  let pinned = true
+  const device = async (variant: Variant) => {
+    const measured = await rate(process, EVALS, body, variantWork(process, variant))
+    await settle()
+    return measured
+  }
   for (const variant of VARIANTS) {
+    // Before every pair: an undo would have rebuilt the worker, a new thread.
+    pinned &&= pinComputeThreads(cpu, [loader, runtime])
     let paired: number | undefined
     let measured: number
     if (run % 2 === 0) {
-      paired = await loader()
+      paired = await loader?.rate(kind, EVALS)
       measured = await device(variant)
     } else {
       measured = await device(variant)
-      paired = await loader()
+      paired = await loader?.rate(kind, EVALS)
     }
+    // The runtime alone right after the pair whose device run keeps no results.
+    const alone = variant === 'bare' ? await runtime?.rate(kind, EVALS) : undefined
     if (run === 0) continue
     s.device[variant].push(measured)
     if (paired !== undefined) s.loader[variant].push(paired)
+    if (alone !== undefined) s.runtime.push(alone)
   }
+  if (run > 0) s.cpu.push(pinned ? cpu : undefined)
 }
 
 const VARIANT_NAMES: Record<Variant, string> = {
@@ -477,16 +572,33 @@ function sideFigures(title: string, loaderName: string | undefined, s: Side): Fi
       VARIANTS.flatMap((v) => s.loader[v]),
     ),
   )
+  const pinned = s.cpu.every((cpu) => cpu !== undefined)
+  const pairs = pinned ? 'paired runs, both on one CPU' : 'paired runs, CPUs not pinned'
   for (const v of VARIANTS) {
     const ratios = s.device[v].map((d, i) => d / (s.loader[v][i] as number))
     out.push(
       figure(
-        `${title}: wasm64@1.0 ${VARIANT_NAMES[v]} ÷ ao-loader fastest mode (paired runs)`,
+        `${title}: wasm64@1.0 ${VARIANT_NAMES[v]} ÷ ao-loader fastest mode (${pairs})`,
         '×',
         ratios,
         v === 'batched' ? { op: '>=', value: 1, issue: 5 } : undefined,
       ),
     )
+    if (v === 'bare' && s.runtime.length === ratios.length) {
+      out.push(
+        figure(
+          `${title}: wasm64@1.0's runtime alone, called as ao-loader is (one thread: no worker, no store; Node ${globalThis.process.versions.node}) ÷ ao-loader fastest mode (${pairs})`,
+          '×',
+          s.runtime.map((r, i) => r / (s.loader[v][i] as number)),
+        ),
+      )
+    }
+    if (v !== 'batched' || !pinned) continue
+    for (let cpu = 0; cpu < CPUS; cpu++) {
+      const onCpu = ratios.filter((_, i) => s.cpu[i] === cpu)
+      if (onCpu.length > 0)
+        out.push(figure(`${title}: the same ratio, pairs on CPU ${cpu} only`, '×', onCpu))
+    }
   }
   return out
 }
@@ -498,15 +610,18 @@ async function sideBySide(title: string, image: string, bytes: Uint8Array): Prom
     process,
     assignments(process, 1, () => ({ action: 'Eval', data: ADD_HANDLER })),
   )
-  const loader = await startLoader(image, true)
+  const loader = await startLoader(image, 'unsafe')
+  const runtime = await startLoader(image, 'aonode')
   const evals = side()
   const adds = side()
   for (let run = 0; run < ROUNDS; run++) {
     // Interleaved so that noise from other work on the machine hits both alike.
-    await round(evals, process, evalBody, async () => loader?.rate('eval', EVALS), run)
-    await round(adds, process, addBody, async () => loader?.rate('add', EVALS), run)
+    await round(evals, process, evalBody, loader, runtime, 'eval', run)
+    await round(adds, process, addBody, loader, runtime, 'add', run)
   }
+  pinComputeThreads(undefined, [loader, runtime])
   loader?.close()
+  runtime?.close()
   const name =
     loader === undefined
       ? undefined
@@ -520,7 +635,7 @@ async function sideBySide(title: string, image: string, bytes: Uint8Array): Prom
 
 await sideBySide('aos wasm32', AOS32_FILE, AOS32)
 // ao-loader's default mode copies the whole memory in and out per message: a few messages suffice.
-const copying = await startLoader(AOS32_FILE, false)
+const copying = await startLoader(AOS32_FILE, 'copy')
 if (copying !== undefined) {
   const copyRuns: number[] = []
   for (let run = 0; run < 3; run++) copyRuns.push(await copying.rate('eval', 5))
