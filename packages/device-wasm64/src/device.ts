@@ -236,6 +236,7 @@ export function createWasm64Device(options: Wasm64Options = {}): Device {
           memory64: prepared.memory64,
           initialPages: prepared.initialPages,
           importResults: prepared.importResults,
+          asyncifyFolded: prepared.asyncifyFolded,
         }
         return { module, info, kind }
       })()

@@ -3,8 +3,13 @@
  * mutable globals and memory, and to export every mutable global so that a snapshot can save and
  * restore them (AssemblyScript keeps its GC and allocator state in globals; Emscripten keeps the
  * stack pointer in one). No engine API can read an unexported global, so the image is rewritten
- * once when it is loaded.
+ * once when it is loaded. Asyncify-instrumented images (aos) also get their instrumentation folded
+ * out (`asyncify.ts`).
  */
+import { foldAsyncifyState } from './asyncify.ts'
+import { ImageFormatError, Reader } from './wasm-reader.ts'
+
+export { ImageFormatError } from './wasm-reader.ts'
 
 export interface ImageInfo {
   /** The image with every mutable global exported as `GLOBAL_EXPORT_PREFIX + index`. */
@@ -17,6 +22,13 @@ export interface ImageInfo {
   readonly initialPages: number
   /** Result type of each imported function, by `module.name` (`i32`, `i64`, `f32`, `f64` or `void`). */
   readonly importResults: ReadonlyMap<string, ValueType>
+  /** Reads of the Asyncify state folded to 0 (see `asyncify.ts`); 0 for other images. */
+  readonly asyncifyFolded: number
+}
+
+export interface PrepareOptions {
+  /** Fold Asyncify instrumentation out of the image (default true; false runs it as given). */
+  readonly foldAsyncify?: boolean
 }
 
 export type ValueType = 'i32' | 'i64' | 'f32' | 'f64' | 'void' | 'ref'
@@ -38,79 +50,6 @@ const SECTION_GLOBAL = 6
 const SECTION_EXPORT = 7
 const EXPORT_KIND_GLOBAL = 3
 
-/** Thrown for bytes that are not a well-formed WebAssembly module. */
-export class ImageFormatError extends Error {
-  override readonly name = 'ImageFormatError'
-}
-
-class Reader {
-  pos: number
-  readonly bytes: Uint8Array
-  readonly end: number
-  constructor(bytes: Uint8Array, pos: number, end: number) {
-    this.bytes = bytes
-    this.pos = pos
-    this.end = end
-  }
-  byte(): number {
-    if (this.pos >= this.end) throw new ImageFormatError('unexpected end of the wasm image')
-    return this.bytes[this.pos++] as number
-  }
-  /** Unsigned LEB128 (up to 2^53, enough for sizes, counts and page limits). */
-  u(): number {
-    let result = 0
-    let scale = 1
-    for (;;) {
-      const b = this.byte()
-      result += (b & 0x7f) * scale
-      if ((b & 0x80) === 0) return result
-      scale *= 128
-    }
-  }
-  /** Skips a signed LEB128. */
-  skipLeb(): void {
-    while ((this.byte() & 0x80) !== 0) {
-      /* continuation bytes */
-    }
-  }
-  skip(n: number): void {
-    if (this.pos + n > this.end) throw new ImageFormatError('unexpected end of the wasm image')
-    this.pos += n
-  }
-  /** Memory/table limits; returns [flags, initial, maximum?]. */
-  limits(): [number, number, number | undefined] {
-    const flags = this.byte()
-    const initial = this.u()
-    const maximum = (flags & 0x01) !== 0 ? this.u() : undefined
-    return [flags, initial, maximum]
-  }
-  /** Skips a constant expression up to its `end` opcode. */
-  constExpr(): void {
-    for (;;) {
-      const op = this.byte()
-      if (op === 0x0b) return
-      if (op === 0x41 || op === 0x42) this.skipLeb()
-      else if (op === 0x43) this.skip(4)
-      else if (op === 0x44) this.skip(8)
-      else if (op === 0x23 || op === 0xd2) this.u()
-      else if (op === 0xd0) this.byte()
-      else if (
-        op === 0x6a ||
-        op === 0x6b ||
-        op === 0x6c ||
-        op === 0x7c ||
-        op === 0x7d ||
-        op === 0x7e
-      ) {
-        /* extended-const arithmetic: no immediates */
-      } else
-        throw new ImageFormatError(
-          `unsupported opcode 0x${op.toString(16)} in a global initialiser`,
-        )
-    }
-  }
-}
-
 function uleb(value: number): number[] {
   const out: number[] = []
   do {
@@ -126,10 +65,16 @@ function uleb(value: number): number[] {
  * Reads the image's globals and memory, exports every mutable global and, with `maxPages`, lowers
  * the memory's declared maximum to it, so that no `memory.grow` inside a call can pass the cap.
  */
-export function prepareImage(image: Uint8Array, maxPages?: number): ImageInfo {
-  if (image.byteLength < 8 || MAGIC.some((b, i) => image[i] !== b)) {
+export function prepareImage(
+  original: Uint8Array,
+  maxPages?: number,
+  options: PrepareOptions = {},
+): ImageInfo {
+  if (original.byteLength < 8 || MAGIC.some((b, i) => original[i] !== b)) {
     throw new ImageFormatError('the image is not a WebAssembly module (bad magic bytes)')
   }
+  const { bytes: image, folded: asyncifyFolded } =
+    options.foldAsyncify === false ? { bytes: original, folded: 0 } : foldAsyncifyState(original)
   let importedGlobals = 0
   let memory64 = false
   let initialPages = 0
@@ -265,7 +210,8 @@ export function prepareImage(image: Uint8Array, maxPages?: number): ImageInfo {
       bytes: new Uint8Array([SECTION_EXPORT, ...uleb(body.length), ...body]),
     })
   }
-  if (splices.length === 0) return { bytes: image, globals, memory64, initialPages, importResults }
+  if (splices.length === 0)
+    return { bytes: image, globals, memory64, initialPages, importResults, asyncifyFolded }
   splices.sort((a, b) => a.start - b.start)
   const parts: Uint8Array[] = []
   let at = 0
@@ -280,5 +226,5 @@ export function prepareImage(image: Uint8Array, maxPages?: number): ImageInfo {
     out.set(part, offset)
     offset += part.byteLength
   }
-  return { bytes: out, globals, memory64, initialPages, importResults }
+  return { bytes: out, globals, memory64, initialPages, importResults, asyncifyFolded }
 }
