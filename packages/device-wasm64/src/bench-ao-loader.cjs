@@ -6,11 +6,12 @@
 // on stdin it evaluates that many messages of that kind and prints messages/s, so the bench can
 // interleave its runs with the device's.
 // Usage: node [--experimental-wasm-memory64] this.cjs <aos image> <ao-loader format>
-//   <unsafe|copy|aonode> <table handler Lua> <env JSON> (the env the device hands the same process,
+//   <unsafe|copy|given> <table handler Lua> <env JSON> (the env the device hands the same process,
 //   so that both evaluate the same documents). `unsafe` is UNSAFE_MEMORY, ao-loader's fastest mode;
-//   `copy` its default, which copies the whole memory in and out per message. `aonode` calls
-//   wasm64@1.0's runtime instead, in this one thread the way ao-loader is called (message object in,
-//   JSON text in and out, no worker, no store): what the device's own glue costs or saves.
+//   `copy` its default, which copies the whole memory in and out per message. `given` calls
+//   wasm64@1.0's runtime instead, on the image as given (its Asyncify instrumentation not folded),
+//   in this one thread the way ao-loader is called (message object in, JSON text in and out, no
+//   worker, no store): the device's engine and glue without the fold.
 const { readFileSync } = require('node:fs')
 const { createInterface } = require('node:readline')
 
@@ -49,12 +50,12 @@ const kinds = {
     ),
 }
 
-/** The device's runtime with ao-loader's calling convention (Node 24: it loads the TypeScript). */
-async function aonodeHandle(wasm) {
+/** The device's runtime on the image as given, with ao-loader's calling convention (Node 24: it loads the TypeScript). */
+async function givenHandle(wasm) {
   const { prepareImage } = await import('./wasm-binary.ts')
   const { createRuntime } = await import('./runtime.ts')
   const maxPages = 65536
-  const info = prepareImage(new Uint8Array(wasm), maxPages)
+  const info = prepareImage(new Uint8Array(wasm), maxPages, { foldAsyncify: false })
   const runtime = createRuntime(new WebAssembly.Module(info.bytes), info, { maxPages })
   const envBytes = Buffer.from(envJson)
   const text = new TextDecoder()
@@ -66,8 +67,8 @@ async function aonodeHandle(wasm) {
 
 ;(async () => {
   const handle =
-    mode === 'aonode'
-      ? await aonodeHandle(readFileSync(image))
+    mode === 'given'
+      ? await givenHandle(readFileSync(image))
       : await require('@permaweb/ao-loader')(readFileSync(image), {
           format,
           UNSAFE_MEMORY: mode === 'unsafe',

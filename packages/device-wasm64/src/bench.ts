@@ -19,7 +19,8 @@
  * the memory64 aos build the child runs under the host's Node 20 (ao-loader's wasm64 glue does not
  * run on Node 24), for the wasm32 one under this Node. In each pair the device's worker thread and
  * ao-loader's thread run on the same CPU, and every other thread elsewhere (see `CPUS`). A third
- * child runs this device's runtime alone, called the way ao-loader is (`aonode` mode).
+ * child runs this device's runtime alone on the image as given, without the Asyncify fold
+ * (`asyncify.ts`), called the way ao-loader is (`given` mode): what the fold alone is worth.
  *
  * The device refreshes its rollback base (a scan of the whole memory) after each second of compute,
  * and when the process has been idle for 50 ms, which here is while ao-loader runs. process@1.0
@@ -279,16 +280,17 @@ interface Loader {
 
 /**
  * ao-loader on an aos image in a child process (bench-ao-loader.cjs): `unsafe` = UNSAFE_MEMORY,
- * `copy` its default mode; `aonode` = this device's runtime called the same way in that child.
+ * `copy` its default mode; `given` = this device's runtime on the image as given (Asyncify not
+ * folded), called the same way in that child.
  * Undefined (with a warning) if it cannot run. ao-loader runs the memory64 build under the host's
  * Node 20: its wasm64 glue breaks on Node 24.
  */
 async function startLoader(
   image: string,
-  mode: 'unsafe' | 'copy' | 'aonode',
+  mode: 'unsafe' | 'copy' | 'given',
 ): Promise<Loader | undefined> {
   const wasm64 = image === AOS64_FILE
-  const node20 = wasm64 && mode !== 'aonode'
+  const node20 = wasm64 && mode !== 'given'
   const node = node20 ? HOST_NODE : process.execPath
   const child = spawnChild(
     node,
@@ -416,7 +418,7 @@ const VARIANTS: readonly Variant[] = ['batched', 'each', 'bare']
 interface Side {
   readonly device: Record<Variant, number[]>
   readonly loader: Record<Variant, number[]>
-  /** The device's runtime alone (`aonode` child), run after each round's `bare` pair. */
+  /** The device's runtime alone on the image as given (`given` child), after each `bare` pair. */
   readonly runtime: number[]
   /** The CPU both compute threads were pinned to in each kept round (undefined: not pinned). */
   readonly cpu: (number | undefined)[]
@@ -587,7 +589,7 @@ function sideFigures(title: string, loaderName: string | undefined, s: Side): Fi
     if (v === 'bare' && s.runtime.length === ratios.length) {
       out.push(
         figure(
-          `${title}: wasm64@1.0's runtime alone, called as ao-loader is (one thread: no worker, no store; Node ${globalThis.process.versions.node}) ÷ ao-loader fastest mode (${pairs})`,
+          `${title}: wasm64@1.0's runtime alone on the image as given (Asyncify not folded), called as ao-loader is (one thread: no worker, no store; Node ${globalThis.process.versions.node}) ÷ ao-loader fastest mode (${pairs})`,
           '×',
           s.runtime.map((r, i) => r / (s.loader[v][i] as number)),
         ),
@@ -611,7 +613,7 @@ async function sideBySide(title: string, image: string, bytes: Uint8Array): Prom
     assignments(process, 1, () => ({ action: 'Eval', data: ADD_HANDLER })),
   )
   const loader = await startLoader(image, 'unsafe')
-  const runtime = await startLoader(image, 'aonode')
+  const runtime = await startLoader(image, 'given')
   const evals = side()
   const adds = side()
   for (let run = 0; run < ROUNDS; run++) {
