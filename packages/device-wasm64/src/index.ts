@@ -24,4 +24,4 @@ export {
   type InstanceLimits,
 } from './instance.ts'
 export type { InstanceSnapshot, ModuleKind } from './runtime.ts'
-export { prepareImage, type ImageInfo } from './wasm-binary.ts'
+export { prepareImage, type ImageInfo, type PrepareOptions } from './wasm-binary.ts'
