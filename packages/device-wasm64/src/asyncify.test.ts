@@ -207,6 +207,8 @@ describe('folded aos computes exactly as the image given', () => {
   for (const file of ['aos2_0_4_32.wasm', 'aos2_0_6.wasm']) {
     it(`${file}: the same answers, memory and globals after every message`, () => {
       const bytes = image(file)
+      // What the device loads: prepareImage folds by default.
+      expect(prepareImage(bytes, 65536).asyncifyFolded).toBe(foldAsyncifyState(bytes).folded)
       const given = boot(bytes, false)
       const folded = boot(bytes, true)
       const decode = (answer: Uint8Array): string => Buffer.from(answer).toString()
